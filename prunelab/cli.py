@@ -1,0 +1,156 @@
+"""The `prunelab` command line: thin argument parsing, one function per command."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from prunelab.errors import PrunelabError
+
+
+def _resolve_model(spec: str) -> Path:
+    """A checkpoint path, or a preset name meaning its cached base (models/PRESET.pt)."""
+    from prunelab.lm.base import default_base_path
+    from prunelab.lm.model import PRESETS
+
+    if spec in PRESETS and not Path(spec).exists():
+        path = default_base_path(spec)
+        if not path.exists():
+            raise PrunelabError(f"no cached {spec} base at {path}; run `prunelab train-base --preset {spec}` first")
+        return path
+    return Path(spec)
+
+
+def cmd_train_base(args) -> int:
+    from prunelab.data.text import load_corpus
+    from prunelab.lm.base import train_or_load_base
+
+    corpus = load_corpus(args.corpus) if args.corpus else None
+    train_or_load_base(args.preset, args.out, args.minutes, corpus=corpus, force=args.force, threads=args.threads)
+    return 0
+
+
+def format_report(name: str, m: dict) -> str:
+    lines = [f"model {name}",
+             f"  parameters      {m['params_total']:,} (embedding {m['params_embedding']:,}, blocks {m['params_blocks']:,})",
+             f"  perplexity      valid {m['ppl_valid']:.1f}   test {m['ppl_test']:.1f}",
+             f"  rescoring WER   {100 * m['wer']:.2f}%  (95% CI {100 * m['wer_ci_low']:.2f}-{100 * m['wer_ci_high']:.2f}) "
+             f"on {m['n_test_utts']:,} test utterances / {m['n_test_words']:,} words "
+             f"[lm_scale {m['lm_scale']:g}, word_insertion {m['word_insertion']:g}, tuned on {m['n_dev_utts']} dev]",
+             f"  recogniser      1-best {100 * m['wer_1best']:.2f}%   oracle {100 * m['wer_oracle']:.2f}%   ({m['system']})"]
+    if "trigram" in m:
+        t = m["trigram"]
+        lines.append(f"  KN trigram      valid ppl {t['ppl_valid']:.1f}   test ppl {t['ppl_test']:.1f}   WER {100 * t['wer']:.2f}% "
+                     f"(95% CI {100 * t['wer_ci_low']:.2f}-{100 * t['wer_ci_high']:.2f}); model - trigram "
+                     f"{100 * t['wer_diff']:+.2f} points ({100 * t['wer_diff_ci_low']:+.2f} to {100 * t['wer_diff_ci_high']:+.2f})")
+    if "vs" in m:
+        v = m["vs"]
+        lines.append(f"  vs other        other WER {100 * v['wer']:.2f}% (ppl valid {v['ppl_valid']:.1f}); difference at its weights "
+                     f"{100 * m['wer_diff']:+.2f} points (95% CI {100 * m['wer_diff_ci_low']:+.2f} to {100 * m['wer_diff_ci_high']:+.2f}); "
+                     f"re-tuned {100 * v['wer_diff_retuned']:+.2f} ({100 * v['wer_diff_retuned_ci_low']:+.2f} to "
+                     f"{100 * v['wer_diff_retuned_ci_high']:+.2f})")
+    if "tokens_per_s" in m:
+        ratio = f"   speed_ratio {m['speed_ratio']:.2f}x vs reference" if "speed_ratio" in m else ""
+        lines.append(f"  scoring speed   {m['tokens_per_s']:,.0f} tokens/s (median of {m['speed_repeats']}, "
+                     f"{m['speed_threads']} thread){ratio}")
+    return "\n".join(lines)
+
+
+def cmd_eval(args) -> int:
+    from prunelab.evaluate.evaluator import Benchmark, evaluate_model
+    from prunelab.lm.checkpoint import load_checkpoint
+
+    model, vocab, _ = load_checkpoint(_resolve_model(args.model))
+    vs = load_checkpoint(_resolve_model(args.vs))[:2] if args.vs else None
+    speed_vs = load_checkpoint(_resolve_model(args.speed_vs))[:2] if args.speed_vs else None
+    bench = Benchmark.load(args.corpus, args.nbest, args.max_test_utts)
+    metrics = evaluate_model(model, vocab, bench, vs=vs, speed_vs=speed_vs, trigram=not args.no_trigram,
+                             speed=not args.no_speed, speed_repeats=args.repeats, threads=args.threads)
+    print(json.dumps(metrics, indent=2) if args.json else format_report(args.model, metrics))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from prunelab.evaluate.evaluator import Benchmark, evaluate_model
+    from prunelab.lm.base import train_or_load_base
+
+    model, vocab, _, path = train_or_load_base("tiny", minutes=args.minutes)
+    bench = Benchmark.load()
+    print(format_report(str(path), evaluate_model(model, vocab, bench)))
+    return 0
+
+
+def cmd_build_corpus(args) -> int:
+    from prunelab.data.build_corpus import build_corpus
+
+    manifest = build_corpus(args.out)
+    print(json.dumps(manifest["total_words"]))
+    return 0
+
+
+def cmd_build_nbest(args) -> int:
+    from prunelab.data.build_nbest import build_nbest
+
+    build_nbest(args.out, n_dev=args.dev, n_test=args.test, workers=args.workers, seed=args.seed, corpus_dir=args.corpus)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prunelab", description="Find the best way to shrink a Transformer LM for ASR rescoring.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="the main job on the embedded default: train (or load) the tiny base and evaluate it")
+    demo.add_argument("--minutes", type=float, default=None, help="training budget if the tiny base is not cached (default 3)")
+    demo.set_defaults(func=cmd_demo)
+
+    train = commands.add_parser("train-base", help="train a base LM of a preset and cache its checkpoint")
+    train.add_argument("--preset", required=True, choices=["tiny", "small"])
+    train.add_argument("--minutes", type=float, default=None, help="wall-clock training budget (default: tiny 3, small 75)")
+    train.add_argument("--out", default=None, help="checkpoint path (default models/PRESET.pt)")
+    train.add_argument("--corpus", default=None, help="corpus folder with train/valid/test(.txt|.txt.xz); default: shipped")
+    train.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    train.add_argument("--force", action="store_true", help="retrain even if the checkpoint exists")
+    train.set_defaults(func=cmd_train_base)
+
+    ev = commands.add_parser("eval", help="evaluate a model: size, perplexity, rescoring WER with CI, trigram, speed")
+    ev.add_argument("model", help="checkpoint path, or a preset name for its cached base")
+    ev.add_argument("--nbest", default=None, help="N-best Parquet (default: the shipped benchmark)")
+    ev.add_argument("--corpus", default=None, help="corpus folder (default: shipped)")
+    ev.add_argument("--vs", default=None, help="paired comparison against this reference model (its dev-tuned weights)")
+    ev.add_argument("--speed-vs", default=None, help="measure speed_ratio against this model, alternately in one process")
+    ev.add_argument("--json", action="store_true", help="print one JSON document (keys documented in the README)")
+    ev.add_argument("--no-trigram", action="store_true", help="skip the Kneser-Ney trigram baseline")
+    ev.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
+    ev.add_argument("--repeats", type=int, default=5, help="timed repeats for the speed median (default 5)")
+    ev.add_argument("--threads", type=int, default=1, help="torch threads while timing (default 1)")
+    ev.add_argument("--max-test-utts", type=int, default=None, help="evaluate on the first N test utterances only")
+    ev.set_defaults(func=cmd_eval)
+
+    data = commands.add_parser("data", help="rebuild the shipped data (needs the [asr] extra and apt packages)")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    bc = data_commands.add_parser("build-corpus", help="build the text corpus from Debian-packaged public-domain text")
+    bc.add_argument("--out", required=True)
+    bc.set_defaults(func=cmd_build_corpus)
+    bn = data_commands.add_parser("build-nbest", help="build the N-best benchmark (flite + pocketsphinx), resumable")
+    bn.add_argument("--out", required=True, help="Parquet path; shards are kept beside it in OUT.shards/")
+    bn.add_argument("--dev", type=int, default=600)
+    bn.add_argument("--test", type=int, default=3000)
+    bn.add_argument("--workers", type=int, default=2)
+    bn.add_argument("--seed", type=int, default=0)
+    bn.add_argument("--corpus", default=None, help="corpus folder whose valid/test sentences are spoken (default: shipped)")
+    bn.set_defaults(func=cmd_build_nbest)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PrunelabError as error:
+        print(f"prunelab: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

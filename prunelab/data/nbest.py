@@ -1,0 +1,81 @@
+"""The N-best benchmark: schema, loading and validation (one row per recogniser hypothesis)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from prunelab.errors import PrunelabError
+
+NBEST_SCHEMA = pa.schema([
+    ("utt_id", pa.string()),            # utterance id, unique within the file
+    ("split", pa.string()),             # "dev" (weight tuning) or "test" (reported WER)
+    ("system", pa.string()),            # the recogniser that produced the list
+    ("reference", pa.string()),         # normalised reference transcript
+    ("hypothesis", pa.string()),        # normalised hypothesis text
+    ("rank", pa.int32()),               # 0 = the recogniser's own best
+    ("acoustic_score", pa.float64()),   # log acoustic likelihood (forced alignment), natural log
+    ("first_pass_score", pa.float64()), # the recogniser's own path score where available, else null
+    ("n_words", pa.int32()),            # words in the hypothesis
+    ("voice", pa.string()),             # speaker (TTS voice)
+    ("tempo", pa.float64()),            # tempo perturbation factor
+    ("snr_db", pa.float64()),           # signal-to-noise ratio of the added noise, dB
+])
+REQUIRED_COLUMNS = ("utt_id", "split", "reference", "hypothesis", "rank", "acoustic_score")
+
+
+@dataclass(frozen=True)
+class NBestUtterance:
+    utt_id: str
+    reference: str
+    hypotheses: list[str]      # rank order; index 0 is the recogniser's 1-best
+    acoustic_scores: list[float]
+
+
+@dataclass(frozen=True)
+class NBestSet:
+    source: str
+    dev: list[NBestUtterance]
+    test: list[NBestUtterance]
+    system: str
+
+
+def shipped_nbest_path() -> Path:
+    return Path(str(resources.files("prunelab") / "assets" / "nbest.parquet"))
+
+
+def _group(table: pa.Table, split: str) -> list[NBestUtterance]:
+    rows = table.filter(pa.compute.equal(table["split"], split)).sort_by([("utt_id", "ascending"), ("rank", "ascending")])
+    grouped: dict[str, NBestUtterance] = {}
+    for utt_id, reference, hypothesis, score in zip(*(rows[c].to_pylist() for c in
+                                                      ("utt_id", "reference", "hypothesis", "acoustic_score"))):
+        utt = grouped.setdefault(utt_id, NBestUtterance(utt_id, reference, [], []))
+        utt.hypotheses.append(hypothesis or "")
+        utt.acoustic_scores.append(float(score))
+    return list(grouped.values())
+
+
+def load_nbest(path: str | Path | None = None) -> NBestSet:
+    """Read and validate an N-best Parquet file (the shipped one when `path` is None)."""
+    path = shipped_nbest_path() if path is None else Path(path)
+    if not path.is_file():
+        raise PrunelabError(f"N-best file {path} does not exist")
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise PrunelabError(f"N-best file {path} is not a readable Parquet file ({error})") from error
+    missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
+    if missing:
+        raise PrunelabError(f"N-best file {path} is missing column(s): {', '.join(missing)}")
+    table = pq.read_table(path, columns=[c for c in NBEST_SCHEMA.names if c in schema.names])
+    if table["acoustic_score"].null_count:
+        raise PrunelabError(f"N-best file {path}: column acoustic_score has null values")
+    splits = set(table["split"].to_pylist())
+    for split in ("dev", "test"):
+        if split not in splits:
+            raise PrunelabError(f"N-best file {path} has no {split} split (column split holds {sorted(splits)})")
+    system = ",".join(sorted(set(table["system"].to_pylist()))) if "system" in table.column_names else "unknown"
+    return NBestSet(str(path), _group(table, "dev"), _group(table, "test"), system)

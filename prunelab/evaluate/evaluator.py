@@ -1,0 +1,114 @@
+"""One evaluation of an LM: size, perplexity, N-best rescoring WER with intervals, the trigram baseline,
+paired comparison against another model, and scoring speed. Returns the documented metric keys."""
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from prunelab.data.nbest import NBestSet, load_nbest
+from prunelab.data.text import Corpus, load_corpus
+from prunelab.evaluate.rescore import NBestMatrix, Weights, chosen_errors, tune_weights
+from prunelab.evaluate.speed import measure_speed
+from prunelab.evaluate.wer import bootstrap_wer_ci, paired_bootstrap_diff, wer
+from prunelab.lm.model import TransformerLM
+from prunelab.lm.ngram import KneserNeyTrigram
+from prunelab.lm.score import perplexity, sentence_logprobs
+from prunelab.lm.vocab import Vocab
+
+SPEED_SENTENCES = 1024
+
+
+@dataclass
+class Benchmark:
+    """The data an evaluation runs on: corpus and N-best set, with the N-best WER matrices built once."""
+
+    corpus: Corpus
+    nbest: NBestSet
+    dev: NBestMatrix
+    test: NBestMatrix
+
+    @classmethod
+    def load(cls, corpus_dir=None, nbest_path=None, max_test_utts: int | None = None) -> "Benchmark":
+        corpus, nbest = load_corpus(corpus_dir), load_nbest(nbest_path)
+        test = nbest.test[:max_test_utts] if max_test_utts else nbest.test
+        return cls(corpus, nbest, NBestMatrix.from_utterances(nbest.dev), NBestMatrix.from_utterances(test))
+
+    def speed_sentences(self) -> list[str]:
+        texts = [t for t in self.test.flat_texts() if t]
+        return random.Random(0).sample(texts, min(SPEED_SENTENCES, len(texts)))
+
+
+Scorer = Callable[[list[str]], list[float]]
+
+
+def neural_scorer(model: TransformerLM, vocab: Vocab) -> Scorer:
+    return lambda sentences: sentence_logprobs(model, vocab, sentences)
+
+
+@dataclass
+class RescoringResult:
+    weights: Weights
+    dev_wer: float
+    test_lm: np.ndarray
+
+    def test_errors(self, matrix: NBestMatrix, weights: Weights | None = None) -> np.ndarray:
+        return chosen_errors(matrix, self.test_lm, weights or self.weights)
+
+
+def rescore(bench: Benchmark, scorer: Scorer) -> RescoringResult:
+    dev_lm = bench.dev.lm_matrix(scorer(bench.dev.flat_texts()))
+    test_lm = bench.test.lm_matrix(scorer(bench.test.flat_texts()))
+    weights, dev_wer = tune_weights(bench.dev, dev_lm)
+    return RescoringResult(weights, dev_wer, test_lm)
+
+
+def wer_figures(bench: Benchmark, errors: np.ndarray) -> dict:
+    interval = bootstrap_wer_ci(errors, bench.test.ref_words)
+    return {"wer": wer(errors, bench.test.ref_words), "wer_ci_low": interval.low, "wer_ci_high": interval.high}
+
+
+def evaluate_model(model: TransformerLM, vocab: Vocab, bench: Benchmark, *, vs: tuple[TransformerLM, Vocab] | None = None,
+                   speed_vs: tuple[TransformerLM, Vocab] | None = None, trigram: bool = True,
+                   speed: bool = True, speed_repeats: int = 5, threads: int = 1) -> dict:
+    test = bench.test
+    result: dict = dict(model.param_counts())
+    result["ppl_valid"] = perplexity(model, vocab, bench.corpus.valid)
+    result["ppl_test"] = perplexity(model, vocab, bench.corpus.test)
+    own = rescore(bench, neural_scorer(model, vocab))
+    own_errors = own.test_errors(test)
+    result.update(wer_figures(bench, own_errors))
+    result.update({
+        "lm_scale": own.weights.lm_scale, "word_insertion": own.weights.word_insertion, "wer_dev": own.dev_wer,
+        "wer_1best": wer(test.errors[:, 0], test.ref_words),
+        "wer_oracle": wer(np.where(test.mask, test.errors, np.inf).min(axis=1), test.ref_words),
+        "n_dev_utts": len(bench.dev.texts), "n_test_utts": len(test.texts), "n_test_words": int(test.ref_words.sum()),
+        "oov_penalty": vocab.oov_penalty, "vocab_size": len(vocab), "system": bench.nbest.system,
+    })
+    if trigram:
+        kn = KneserNeyTrigram(vocab, bench.corpus.train)
+        kn_rescored = rescore(bench, kn.sentence_logprobs)
+        kn_errors = kn_rescored.test_errors(test)
+        result["trigram"] = {"ppl_valid": kn.perplexity(bench.corpus.valid), "ppl_test": kn.perplexity(bench.corpus.test),
+                             **wer_figures(bench, kn_errors)}
+        diff, interval = paired_bootstrap_diff(own_errors, kn_errors, test.ref_words)
+        result["trigram"].update({"wer_diff": diff, "wer_diff_ci_low": interval.low, "wer_diff_ci_high": interval.high})
+    if vs is not None:
+        other = rescore(bench, neural_scorer(*vs))
+        frozen = own.test_errors(test, other.weights)  # both at the reference model's dev-tuned weights
+        other_errors = other.test_errors(test)
+        diff, interval = paired_bootstrap_diff(frozen, other_errors, test.ref_words)
+        retuned_diff, retuned = paired_bootstrap_diff(own_errors, other_errors, test.ref_words)
+        result.update({
+            "wer_diff": diff, "wer_diff_ci_low": interval.low, "wer_diff_ci_high": interval.high,
+            "vs": {"ppl_valid": perplexity(vs[0], vs[1], bench.corpus.valid), **wer_figures(bench, other_errors),
+                   "lm_scale": other.weights.lm_scale, "word_insertion": other.weights.word_insertion,
+                   "wer_frozen": wer(frozen, test.ref_words), "wer_diff_retuned": retuned_diff,
+                   "wer_diff_retuned_ci_low": retuned.low, "wer_diff_retuned_ci_high": retuned.high},
+        })
+    if speed:
+        result.update(measure_speed(model, vocab, bench.speed_sentences(), repeats=speed_repeats, threads=threads,
+                                    reference=speed_vs))
+    return result

@@ -1,0 +1,49 @@
+"""Scoring speed: batched N-best scoring in inference mode, fixed threads, warm-up, median of repeats.
+
+Absolute times on a shared machine are noisy; the figure later issues compare is `speed_ratio`,
+measured by alternating the model and a reference model in one process."""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from prunelab.lm.model import TransformerLM
+from prunelab.lm.score import sentence_ids, sequence_logprobs
+from prunelab.lm.vocab import Vocab
+
+
+def _time_once(model: TransformerLM, sequences: list[list[int]], batch_size: int) -> float:
+    started = time.perf_counter()
+    sequence_logprobs(model, sequences, batch_size)
+    return time.perf_counter() - started
+
+
+def measure_speed(model: TransformerLM, vocab: Vocab, sentences: list[str], repeats: int = 5,
+                  threads: int = 1, batch_size: int = 64, reference: tuple[TransformerLM, Vocab] | None = None) -> dict:
+    """tokens/s of scoring `sentences` (median of `repeats`); with `reference`, also the speed ratio
+    (reference time / model time per repeat, median), the two timed alternately after one warm-up each."""
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        sequences = [sentence_ids(vocab, s) for s in sentences]
+        tokens = sum(len(s) - 1 for s in sequences)
+        _time_once(model, sequences, batch_size)
+        ref_sequences = None
+        if reference is not None:
+            ref_sequences = [sentence_ids(reference[1], s) for s in sentences]
+            _time_once(reference[0], ref_sequences, batch_size)
+        times, ratios = [], []
+        for _ in range(repeats):
+            elapsed = _time_once(model, sequences, batch_size)
+            times.append(elapsed)
+            if reference is not None:
+                ratios.append(_time_once(reference[0], ref_sequences, batch_size) / elapsed)
+        result = {"tokens_per_s": tokens / statistics.median(times), "speed_tokens": tokens,
+                  "speed_repeats": repeats, "speed_threads": threads}
+        if ratios:
+            result["speed_ratio"] = statistics.median(ratios)
+        return result
+    finally:
+        torch.set_num_threads(previous_threads)

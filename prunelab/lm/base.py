@@ -1,0 +1,55 @@
+"""Base models by preset: trained once, cached as checkpoints, loaded from the cache afterwards."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from prunelab.data.text import Corpus, load_corpus
+from prunelab.errors import PrunelabError
+from prunelab.lm.checkpoint import load_checkpoint, save_checkpoint
+from prunelab.lm.model import PRESETS, TransformerLM
+from prunelab.lm.score import perplexity
+from prunelab.lm.train import TrainConfig, train_base
+from prunelab.lm.vocab import Vocab
+
+DEFAULT_MINUTES = {"tiny": 3.0, "small": 75.0}
+
+
+def default_base_path(preset: str) -> Path:
+    return Path("models") / f"{preset}.pt"
+
+
+def train_or_load_base(preset: str, out: str | Path | None = None, minutes: float | None = None,
+                       corpus: Corpus | None = None, force: bool = False, threads: int | None = None,
+                       log: Callable[[str], None] = print) -> tuple[TransformerLM, Vocab, dict, Path]:
+    """Return the cached base model of `preset` at `out`, training it first when missing (or `force`)."""
+    if preset not in PRESETS:
+        raise PrunelabError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    out = Path(out) if out else default_base_path(preset)
+    if out.exists() and not force:
+        model, vocab, info = load_checkpoint(out)
+        log(f"using cached {preset} base {out} (trained {info.get('train_minutes', '?')} min, "
+            f"valid ppl {info.get('ppl_valid', float('nan')):.1f}); --force retrains")
+        return model, vocab, info, out
+    corpus = corpus or load_corpus()
+    minutes = DEFAULT_MINUTES[preset] if minutes is None else minutes
+    log(f"training the {preset} base for up to {minutes:g} min on {corpus.n_words('train'):,} words "
+        f"({corpus.source})")
+    partial = out.with_name(out.stem + ".partial.pt")
+    last_save = [time.monotonic()]
+
+    def save_partial(model, vocab, progress):
+        if time.monotonic() - last_save[0] > 600:
+            save_checkpoint(partial, model, vocab, {"preset": preset, "partial": True, **progress})
+            last_save[0] = time.monotonic()
+
+    model, vocab, info = train_base(corpus, preset, TrainConfig(minutes=minutes, threads=threads), log,
+                                    on_progress=save_partial)
+    info["ppl_valid"] = perplexity(model, vocab, corpus.valid)
+    info["corpus"] = corpus.source
+    save_checkpoint(out, model, vocab, info)
+    partial.unlink(missing_ok=True)
+    log(f"saved {out}: valid ppl {info['ppl_valid']:.1f} after {info['train_minutes']} min "
+        f"({info['tokens_per_s']:,.0f} tokens/s, {info['epochs']} epochs)")
+    return model, vocab, info, out

@@ -1,0 +1,66 @@
+"""Checkpoints: state dict + config + vocabulary in one file, loaded with `torch.load(weights_only=True)`."""
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from prunelab.errors import PrunelabError
+from prunelab.lm.model import LMConfig, TransformerLM
+from prunelab.lm.vocab import Vocab
+
+FORMAT = "prunelab-lm"
+VERSION = 1
+
+
+def _untied_state_dict(model: TransformerLM) -> dict[str, torch.Tensor]:
+    """The state dict with the tied output matrix stored once (as the input embedding)."""
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if model.head.weight is model.embed.weight:
+        state.pop("head.weight")
+    return state
+
+
+def save_checkpoint(path: str | Path, model: TransformerLM, vocab: Vocab, info: dict | None = None) -> Path:
+    """Write atomically: a temporary name in the same folder, fsync, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
+        "vocab": list(vocab.words), "oov_penalty": float(vocab.oov_penalty),
+        "state_dict": _untied_state_dict(model), "info": info or {},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        torch.save(payload, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[TransformerLM, Vocab, dict]:
+    """Load a prunelab checkpoint; refuse anything else (missing, truncated, foreign or pickled code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PrunelabError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise PrunelabError(f"checkpoint {path} cannot be loaded safely: {first_line}") from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise PrunelabError(f"checkpoint {path} is not a prunelab checkpoint")
+    config = LMConfig(**payload["config"])
+    model = TransformerLM(config)
+    try:
+        missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    except RuntimeError as error:
+        raise PrunelabError(f"checkpoint {path} does not match its own config: {str(error).splitlines()[0]}") from error
+    if unexpected or set(missing) - {"head.weight"}:
+        raise PrunelabError(f"checkpoint {path} does not match its config (missing {missing}, unexpected {unexpected})")
+    model.eval()
+    return model, Vocab(payload["vocab"], payload["oov_penalty"]), payload.get("info", {})

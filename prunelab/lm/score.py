@@ -1,0 +1,75 @@
+"""Batched log-probabilities of whole sentences under a Transformer LM (inference mode)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from prunelab.lm.model import TransformerLM
+from prunelab.lm.vocab import BOS, EOS, Vocab
+
+
+def _windows(length: int, context: int) -> list[tuple[int, int, int]]:
+    """(start, end, first_scored) windows over targets 0..length-1 so each target sees <= context tokens."""
+    if length <= context:
+        return [(0, length, 0)]
+    stride = context // 2
+    windows, start = [(0, context, 0)], stride
+    while start + context < length:
+        windows.append((start, start + context, start + context - stride))
+        start += stride
+    windows.append((length - context, length, windows[-1][1]))
+    return windows
+
+
+@torch.inference_mode()
+def sequence_logprobs(model: TransformerLM, sequences: list[list[int]], batch_size: int = 64) -> list[float]:
+    """Sum of natural-log probabilities of each sequence's tokens after the first (`<s>` is the first).
+
+    Sequences are sorted by length and padded per batch; sequences longer than the context are
+    scored in half-overlapping windows, each token conditioned on up to `context` previous tokens.
+    """
+    model.eval()
+    context = model.config.context
+    pieces: list[tuple[int, list[int], int]] = []  # (sequence index, tokens, number of leading targets to skip)
+    for index, seq in enumerate(sequences):
+        for start, end, first in _windows(len(seq) - 1, context):
+            pieces.append((index, seq[start:end + 1], first - start))
+    pieces.sort(key=lambda piece: len(piece[1]))
+    totals = [0.0] * len(sequences)
+    for batch_start in range(0, len(pieces), batch_size):
+        batch = pieces[batch_start:batch_start + batch_size]
+        width = max(len(tokens) for _, tokens, _ in batch) - 1
+        inputs = torch.zeros(len(batch), width, dtype=torch.long)
+        targets = torch.zeros(len(batch), width, dtype=torch.long)
+        mask = torch.zeros(len(batch), width, dtype=torch.bool)
+        for row, (_, tokens, skip) in enumerate(batch):
+            n = len(tokens) - 1
+            inputs[row, :n] = torch.tensor(tokens[:-1])
+            targets[row, :n] = torch.tensor(tokens[1:])
+            mask[row, skip:n] = True
+        logprobs = F.log_softmax(model(inputs).float(), dim=-1).gather(2, targets.unsqueeze(-1)).squeeze(-1)
+        sums = (logprobs * mask).sum(dim=1).tolist()
+        for (index, _, _), value in zip(batch, sums):
+            totals[index] += value
+    return totals
+
+
+def sentence_ids(vocab: Vocab, sentence: str) -> list[int]:
+    return [vocab.index[BOS]] + vocab.encode(sentence) + [vocab.index[EOS]]
+
+
+def sentence_logprobs(model: TransformerLM, vocab: Vocab, sentences: list[str], batch_size: int = 64) -> list[float]:
+    """log P(sentence + `</s>`) in nats, with `oov_penalty` subtracted per out-of-vocabulary word."""
+    scores = sequence_logprobs(model, [sentence_ids(vocab, s) for s in sentences], batch_size)
+    return [score - vocab.oov_penalty * vocab.count_oov(s) for score, s in zip(scores, sentences)]
+
+
+def perplexity(model: TransformerLM, vocab: Vocab, sentences: list[str], batch_size: int = 64) -> float:
+    """exp of the mean negative log-probability per predicted token (words + `</s>`), `<unk>` as a token.
+
+    This is the closed-vocabulary perplexity that the n-gram baseline reports too (no OOV penalty)."""
+    import math
+
+    scores = sequence_logprobs(model, [sentence_ids(vocab, s) for s in sentences], batch_size)
+    tokens = sum(len(s.split()) + 1 for s in sentences)
+    return math.exp(-sum(scores) / tokens)

@@ -1,0 +1,120 @@
+"""Training a base LM on the corpus: a token stream of `<s> words </s>` sentences, random context windows."""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from prunelab.data.text import Corpus
+from prunelab.lm.model import PRESETS, LMConfig, TransformerLM
+from prunelab.lm.score import perplexity
+from prunelab.lm.vocab import BOS, EOS, Vocab
+
+
+@dataclass
+class TrainConfig:
+    minutes: float | None = None   # wall-clock budget; training stops at whichever of minutes/steps comes first
+    steps: int = 10_000
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    eval_every: int = 200
+    eval_sentences: int = 1500     # valid subset for progress lines; the final figure uses the whole split
+    seed: int = 0
+    threads: int | None = None
+    precision: str = "bf16"        # "bf16": autocast matmuls to bfloat16 (fp32 master weights); "fp32"
+    checkpoint_every_minutes: float = 10.0
+
+
+def token_stream(corpus_sentences: list[str], vocab: Vocab) -> torch.Tensor:
+    bos, eos = vocab.index[BOS], vocab.index[EOS]
+    ids: list[int] = []
+    for sentence in corpus_sentences:
+        ids.append(bos)
+        ids.extend(vocab.encode(sentence))
+        ids.append(eos)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def lr_at(step: int, total: int, config: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, total - config.warmup_steps))
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def random_batch(stream: torch.Tensor, batch_size: int, context: int, generator: torch.Generator):
+    starts = torch.randint(0, len(stream) - context - 1, (batch_size,), generator=generator)
+    windows = torch.stack([stream[s:s + context + 1] for s in starts.tolist()])
+    return windows[:, :-1], windows[:, 1:]
+
+
+def make_optimizer(model: TransformerLM, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.98))
+
+
+def train_base(corpus: Corpus, preset: str, config: TrainConfig,
+               log: Callable[[str], None] = print,
+               on_progress: Callable[[TransformerLM, Vocab, dict], None] | None = None) -> tuple[TransformerLM, Vocab, dict]:
+    """Train a base model of a preset from scratch; returns model, vocabulary and a summary of the run."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    if config.precision not in ("bf16", "fp32"):
+        raise ValueError(f"unknown precision {config.precision!r}; expected bf16 or fp32")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    shape = dict(PRESETS[preset])
+    vocab = Vocab.build(corpus.train, shape.pop("vocab"))
+    model = TransformerLM(LMConfig(vocab_size=len(vocab), **shape))
+    stream = token_stream(corpus.train, vocab)
+    valid_subset = corpus.valid[: config.eval_sentences]
+    optimizer = make_optimizer(model, config.lr, config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    context = model.config.context
+    deadline = time.monotonic() + 60 * config.minutes if config.minutes else math.inf
+    total_steps = config.steps  # with a time budget, re-estimated after 20 steps so the schedule fits it
+    started = time.monotonic()
+    step, tokens_seen, history = 0, 0, []
+    model.train()
+    while step < total_steps and time.monotonic() < deadline:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, total_steps, config)
+        inputs, targets = random_batch(stream, config.batch_size, context, generator)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            logits = model(inputs)
+        loss = F.cross_entropy(logits.float().view(-1, model.config.vocab_size), targets.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        step += 1
+        tokens_seen += inputs.numel()
+        if step == 20 and config.minutes:
+            per_step = (time.monotonic() - started) / step
+            total_steps = min(config.steps, int(60 * config.minutes / per_step))
+        if step % config.eval_every == 0 or step == total_steps:
+            elapsed = time.monotonic() - started
+            ppl = perplexity(model, vocab, valid_subset)
+            model.train()
+            history.append({"step": step, "minutes": elapsed / 60, "ppl_valid_subset": ppl})
+            if on_progress:
+                on_progress(model, vocab, {"steps": step, "tokens": tokens_seen, "history": history})
+            log(f"step {step}/{total_steps}  loss {loss.item():.3f}  lr {optimizer.param_groups[0]['lr']:.2e}  "
+                f"{tokens_seen / elapsed:,.0f} tokens/s  valid ppl (subset) {ppl:.1f}  {elapsed / 60:.1f} min")
+    model.eval()
+    elapsed = time.monotonic() - started
+    summary = {"preset": preset, "steps": step, "tokens": tokens_seen, "train_minutes": round(elapsed / 60, 2),
+               "tokens_per_s": round(tokens_seen / elapsed, 1), "epochs": round(tokens_seen / len(stream), 3),
+               "history": history, "train_config": {k: v for k, v in vars(config).items()}}
+    return model, vocab, summary

@@ -1,0 +1,35 @@
+"""Shared fixtures: a small real model trained briefly on the shipped corpus (seconds, not minutes)."""
+from __future__ import annotations
+
+import pytest
+
+from prunelab.data.text import Corpus, load_corpus
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Corpus:
+    return load_corpus()
+
+
+@pytest.fixture(scope="session")
+def small_corpus(corpus) -> Corpus:
+    """The first slices of the shipped corpus, so that models train in seconds."""
+    return Corpus(train=corpus.train[:20000], valid=corpus.valid[:300], test=corpus.test[:300], source="slice")
+
+
+@pytest.fixture(scope="session")
+def trained_lm(small_corpus, tmp_path_factory):
+    """(model, vocab, checkpoint path) of a 1-layer LM trained for 60 steps."""
+    from prunelab.lm import model as model_module
+    from prunelab.lm.checkpoint import save_checkpoint
+    from prunelab.lm.train import TrainConfig, train_base
+
+    model_module.PRESETS["test"] = dict(n_layer=1, n_head=2, d_model=32, d_ff=64, context=16, vocab=2000)
+    try:
+        model, vocab, info = train_base(small_corpus, "test", TrainConfig(steps=60, eval_every=60, batch_size=16,
+                                                                          eval_sentences=50, warmup_steps=10),
+                                        log=lambda line: None)
+    finally:
+        model_module.PRESETS.pop("test")
+    path = save_checkpoint(tmp_path_factory.mktemp("models") / "test.pt", model, vocab, info)
+    return model, vocab, path

@@ -1,0 +1,37 @@
+import math
+
+import pytest
+
+from prunelab.data.nbest import load_nbest
+from prunelab.evaluate.evaluator import Benchmark, evaluate_model
+from prunelab.evaluate.rescore import NBestMatrix
+
+DOCUMENTED_KEYS = {"params_total", "params_embedding", "params_blocks", "ppl_valid", "ppl_test", "wer", "wer_ci_low",
+                   "wer_ci_high", "wer_1best", "wer_oracle", "n_test_utts", "n_test_words", "tokens_per_s", "trigram"}
+
+
+@pytest.fixture(scope="module")
+def bench(small_corpus):
+    nbest = load_nbest()
+    return Benchmark(small_corpus, nbest, NBestMatrix.from_utterances(nbest.dev[:150]),
+                     NBestMatrix.from_utterances(nbest.test[:300]))
+
+
+def test_evaluation_reports_every_documented_figure_consistently(trained_lm, bench):
+    model, vocab, _ = trained_lm
+    m = evaluate_model(model, vocab, bench, speed_repeats=2)
+    assert DOCUMENTED_KEYS <= m.keys()
+    assert m["n_test_utts"] == 300 and m["n_test_words"] == int(bench.test.ref_words.sum())
+    assert m["wer_oracle"] <= m["wer"] and m["wer_oracle"] <= m["wer_1best"]
+    assert m["wer_ci_low"] <= m["wer"] <= m["wer_ci_high"]
+    assert m["params_total"] == sum(p.numel() for p in model.parameters())
+    assert 1 < m["ppl_valid"] < len(vocab) and math.isfinite(m["ppl_test"])
+    assert {"ppl_valid", "wer", "wer_diff"} <= m["trigram"].keys() and m["tokens_per_s"] > 0
+
+
+def test_comparison_with_itself_is_zero_and_speed_ratio_near_one(trained_lm, bench):
+    model, vocab, _ = trained_lm
+    m = evaluate_model(model, vocab, bench, vs=(model, vocab), speed_vs=(model, vocab), trigram=False, speed_repeats=3)
+    assert m["wer_diff"] == 0 and m["wer_diff_ci_low"] == 0 and m["wer_diff_ci_high"] == 0
+    assert m["vs"]["wer"] == m["wer"]
+    assert 0.5 < m["speed_ratio"] < 2.0
