@@ -27,7 +27,8 @@ def cmd_train_base(args) -> int:
     from prunelab.lm.base import train_or_load_base
 
     corpus = load_corpus(args.corpus) if args.corpus else None
-    train_or_load_base(args.preset, args.out, args.minutes, corpus=corpus, force=args.force, threads=args.threads)
+    train_or_load_base(args.preset, args.out, args.minutes, corpus=corpus, force=args.force, threads=args.threads,
+                       more=args.more)
     return 0
 
 
@@ -110,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="checkpoint path (default models/PRESET.pt)")
     train.add_argument("--corpus", default=None, help="corpus folder with train/valid/test(.txt|.txt.xz); default: shipped")
     train.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    train.add_argument("--force", action="store_true", help="retrain even if the checkpoint exists")
+    train.add_argument("--force", action="store_true", help="retrain from scratch even if the checkpoint exists")
+    train.add_argument("--more", action="store_true", help="train the cached checkpoint for --minutes more")
     train.set_defaults(func=cmd_train_base)
 
     ev = commands.add_parser("eval", help="evaluate a model: size, perplexity, rescoring WER with CI, trigram, speed")

@@ -22,12 +22,21 @@ def default_base_path(preset: str) -> Path:
 
 def train_or_load_base(preset: str, out: str | Path | None = None, minutes: float | None = None,
                        corpus: Corpus | None = None, force: bool = False, threads: int | None = None,
-                       log: Callable[[str], None] = print) -> tuple[TransformerLM, Vocab, dict, Path]:
-    """Return the cached base model of `preset` at `out`, training it first when missing (or `force`)."""
+                       more: bool = False, log: Callable[[str], None] = print) -> tuple[TransformerLM, Vocab, dict, Path]:
+    """Return the cached base model of `preset` at `out`, training it first when missing (or `force`).
+
+    With `more`, the cached model is trained for `minutes` more (a fresh warm-up and cosine schedule) and
+    the checkpoint is replaced; its info keeps the totals over all runs."""
     if preset not in PRESETS:
         raise PrunelabError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     out = Path(out) if out else default_base_path(preset)
-    if out.exists() and not force:
+    init, earlier = None, None
+    if more:
+        if not out.exists():
+            raise PrunelabError(f"--more needs an existing checkpoint at {out}")
+        model, vocab, earlier = load_checkpoint(out)
+        init = (model, vocab)
+    elif out.exists() and not force:
         model, vocab, info = load_checkpoint(out)
         log(f"using cached {preset} base {out} (trained {info.get('train_minutes', '?')} min, "
             f"valid ppl {info.get('ppl_valid', float('nan')):.1f}); --force retrains")
@@ -45,7 +54,13 @@ def train_or_load_base(preset: str, out: str | Path | None = None, minutes: floa
             last_save[0] = time.monotonic()
 
     model, vocab, info = train_base(corpus, preset, TrainConfig(minutes=minutes, threads=threads), log,
-                                    on_progress=save_partial)
+                                    on_progress=save_partial, init=init)
+    if earlier:
+        info["runs"] = earlier.get("runs", [{k: earlier[k] for k in ("steps", "tokens", "train_minutes")}]) + [
+            {k: info[k] for k in ("steps", "tokens", "train_minutes")}]
+        for key in ("steps", "tokens", "train_minutes", "epochs"):
+            info[key] = round(earlier[key] + info[key], 3)
+        info["history"] = earlier["history"] + info["history"]
     info["ppl_valid"] = perplexity(model, vocab, corpus.valid)
     info["corpus"] = corpus.source
     save_checkpoint(out, model, vocab, info)

@@ -65,8 +65,10 @@ def make_optimizer(model: TransformerLM, lr: float, weight_decay: float) -> torc
 
 def train_base(corpus: Corpus, preset: str, config: TrainConfig,
                log: Callable[[str], None] = print,
-               on_progress: Callable[[TransformerLM, Vocab, dict], None] | None = None) -> tuple[TransformerLM, Vocab, dict]:
-    """Train a base model of a preset from scratch; returns model, vocabulary and a summary of the run."""
+               on_progress: Callable[[TransformerLM, Vocab, dict], None] | None = None,
+               init: tuple[TransformerLM, Vocab] | None = None) -> tuple[TransformerLM, Vocab, dict]:
+    """Train a base model of a preset from scratch, or go on training `init` (model, vocabulary) with a
+    fresh warm-up and cosine schedule; returns model, vocabulary and a summary of this run."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     if config.precision not in ("bf16", "fp32"):
@@ -74,9 +76,12 @@ def train_base(corpus: Corpus, preset: str, config: TrainConfig,
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    shape = dict(PRESETS[preset])
-    vocab = Vocab.build(corpus.train, shape.pop("vocab"))
-    model = TransformerLM(LMConfig(vocab_size=len(vocab), **shape))
+    if init is not None:
+        model, vocab = init
+    else:
+        shape = dict(PRESETS[preset])
+        vocab = Vocab.build(corpus.train, shape.pop("vocab"))
+        model = TransformerLM(LMConfig(vocab_size=len(vocab), **shape))
     stream = token_stream(corpus.train, vocab)
     valid_subset = corpus.valid[: config.eval_sentences]
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
