@@ -16,14 +16,6 @@ FORMAT = "prunelab-lm"
 VERSION = 1
 
 
-def _untied_state_dict(model: TransformerLM) -> dict[str, torch.Tensor]:
-    """The state dict with the tied output matrix stored once (as the input embedding)."""
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if model.head.weight is model.embed.weight:
-        state.pop("head.weight")
-    return state
-
-
 def save_checkpoint(path: str | Path, model: TransformerLM, vocab: Vocab, info: dict | None = None) -> Path:
     """Write atomically: a temporary name in the same folder, fsync, then rename."""
     path = Path(path)
@@ -31,7 +23,7 @@ def save_checkpoint(path: str | Path, model: TransformerLM, vocab: Vocab, info: 
     payload = {
         "format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
         "vocab": list(vocab.words), "oov_penalty": float(vocab.oov_penalty),
-        "state_dict": _untied_state_dict(model), "info": info or {},
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}, "info": info or {},
     }
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
@@ -57,10 +49,8 @@ def load_checkpoint(path: str | Path) -> tuple[TransformerLM, Vocab, dict]:
     config = LMConfig(**payload["config"])
     model = TransformerLM(config)
     try:
-        missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+        model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:
         raise PrunelabError(f"checkpoint {path} does not match its own config: {str(error).splitlines()[0]}") from error
-    if unexpected or set(missing) - {"head.weight"}:
-        raise PrunelabError(f"checkpoint {path} does not match its config (missing {missing}, unexpected {unexpected})")
     model.eval()
     return model, Vocab(payload["vocab"], payload["oov_penalty"]), payload.get("info", {})

@@ -1,7 +1,11 @@
-"""A small word-level causal Transformer LM (pre-LayerNorm, learned positions, tied embeddings)."""
+"""A small word-level causal Transformer LM (pre-LayerNorm, learned positions, tied embeddings).
+
+The config also describes pruned shapes, so that a pruned model is an ordinary checkpoint: heads and FFN
+width per layer (structured pruning) and low-rank factorisations of chosen matrices (`ranks`, by module name;
+"embed" factorises the tied embedding / output matrix)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
@@ -17,6 +21,26 @@ class LMConfig:
     d_ff: int = 1024
     context: int = 64
     dropout: float = 0.0
+    layer_heads: list[int] | None = None   # heads kept in each layer (default n_head everywhere)
+    layer_d_ff: list[int] | None = None    # FFN width of each layer (default d_ff everywhere)
+    ranks: dict[str, int] = field(default_factory=dict)  # module name -> rank of its two-factor replacement
+
+    def __post_init__(self):
+        if self.d_model % self.n_head:
+            raise ValueError("d_model must be a multiple of n_head")
+        for name, values in (("layer_heads", self.layer_heads), ("layer_d_ff", self.layer_d_ff)):
+            if values is not None and len(values) != self.n_layer:
+                raise ValueError(f"{name} needs one value per layer ({self.n_layer})")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    def heads(self, layer: int) -> int:
+        return self.n_head if self.layer_heads is None else self.layer_heads[layer]
+
+    def ff(self, layer: int) -> int:
+        return self.d_ff if self.layer_d_ff is None else self.layer_d_ff[layer]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -28,42 +52,90 @@ PRESETS: dict[str, dict] = {
 }
 
 
-class SelfAttention(nn.Module):
-    def __init__(self, config: LMConfig):
+class LowRankLinear(nn.Module):
+    """`second(first(x))`: a Linear of rank `rank`, (in + out) * rank weights instead of in * out."""
+
+    def __init__(self, in_features: int, out_features: int, rank: int, bias: bool = True):
         super().__init__()
-        if config.d_model % config.n_head:
-            raise ValueError("d_model must be a multiple of n_head")
-        self.n_head = config.n_head
-        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
-        self.proj = nn.Linear(config.d_model, config.d_model)
+        self.first = nn.Linear(in_features, rank, bias=False)
+        self.second = nn.Linear(rank, out_features, bias=bias)
+        self.in_features, self.out_features, self.rank = in_features, out_features, rank
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x))
+
+
+def make_linear(config: LMConfig, name: str, in_features: int, out_features: int, bias: bool = True) -> nn.Module:
+    rank = config.ranks.get(name)
+    return nn.Linear(in_features, out_features, bias) if rank is None else LowRankLinear(in_features, out_features, rank, bias)
+
+
+class TiedEmbedding(nn.Module):
+    """One (vocab x d_model) matrix used to embed tokens and, transposed, to produce logits."""
+
+    def __init__(self, vocab_size: int, d_model: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(vocab_size, d_model))
+
+    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        return F.embedding(tokens, self.weight)
+
+    def decode(self, hidden: torch.Tensor) -> torch.Tensor:
+        return hidden @ self.weight.t()
+
+
+class FactorizedTiedEmbedding(nn.Module):
+    """The tied matrix as `table @ proj` (vocab x rank, rank x d_model): embed = table[t] @ proj,
+    logits = (h @ proj^T) @ table^T."""
+
+    def __init__(self, vocab_size: int, d_model: int, rank: int):
+        super().__init__()
+        self.table = nn.Parameter(torch.empty(vocab_size, rank))
+        self.proj = nn.Parameter(torch.empty(rank, d_model))
+        self.rank = rank
+
+    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        return F.embedding(tokens, self.table) @ self.proj
+
+    def decode(self, hidden: torch.Tensor) -> torch.Tensor:
+        return (hidden @ self.proj.t()) @ self.table.t()
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: LMConfig, layer: int):
+        super().__init__()
+        self.n_head, self.head_dim = config.heads(layer), config.head_dim
+        inner = self.n_head * self.head_dim
+        self.qkv = make_linear(config, f"blocks.{layer}.attn.qkv", config.d_model, 3 * inner)
+        self.proj = make_linear(config, f"blocks.{layer}.attn.proj", inner, config.d_model)
         self.dropout = config.dropout
 
-    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, time, _ = x.shape
-        q, k, v = self.qkv(x).split(self.qkv.out_features // 3, dim=2)
-        q, k, v = (t.view(batch, time, self.n_head, -1).transpose(1, 2) for t in (q, k, v))
+        q, k, v = self.qkv(x).split(self.n_head * self.head_dim, dim=2)
+        q, k, v = (t.view(batch, time, self.n_head, self.head_dim).transpose(1, 2) for t in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(batch, time, -1))
 
 
 class FeedForward(nn.Module):
-    def __init__(self, config: LMConfig):
+    def __init__(self, config: LMConfig, layer: int):
         super().__init__()
-        self.up = nn.Linear(config.d_model, config.d_ff)
-        self.down = nn.Linear(config.d_ff, config.d_model)
+        self.up = make_linear(config, f"blocks.{layer}.ff.up", config.d_model, config.ff(layer))
+        self.down = make_linear(config, f"blocks.{layer}.ff.down", config.ff(layer), config.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down(F.gelu(self.up(x)))
 
 
 class Block(nn.Module):
-    def __init__(self, config: LMConfig):
+    def __init__(self, config: LMConfig, layer: int):
         super().__init__()
         self.ln_attn = nn.LayerNorm(config.d_model)
-        self.attn = SelfAttention(config)
+        self.attn = SelfAttention(config, layer)
         self.ln_ff = nn.LayerNorm(config.d_model)
-        self.ff = FeedForward(config)
+        self.ff = FeedForward(config, layer)
         self.drop = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -75,12 +147,12 @@ class TransformerLM(nn.Module):
     def __init__(self, config: LMConfig):
         super().__init__()
         self.config = config
-        self.embed = nn.Embedding(config.vocab_size, config.d_model)
+        rank = config.ranks.get("embed")
+        self.embed = (TiedEmbedding(config.vocab_size, config.d_model) if rank is None
+                      else FactorizedTiedEmbedding(config.vocab_size, config.d_model, rank))
         self.pos = nn.Embedding(config.context, config.d_model)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.ln_out = nn.LayerNorm(config.d_model)
-        self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
-        self.head.weight = self.embed.weight  # tied input/output embedding
         self.apply(self._init)
 
     @staticmethod
@@ -89,20 +161,22 @@ class TransformerLM(nn.Module):
             nn.init.normal_(module.weight, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
+        if isinstance(module, (TiedEmbedding, FactorizedTiedEmbedding)):
+            for parameter in module.parameters():
+                nn.init.normal_(parameter, std=0.02)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits (batch, time, vocab) for next-token prediction; time <= context."""
         time = tokens.shape[1]
         if time > self.config.context:
             raise ValueError(f"sequence of {time} tokens exceeds the context of {self.config.context}")
-        x = self.embed(tokens) + self.pos(torch.arange(time, device=tokens.device))
+        x = self.embed.encode(tokens) + self.pos(torch.arange(time, device=tokens.device))
         for block in self.blocks:
             x = block(x)
-        return self.head(self.ln_out(x))
+        return self.embed.decode(self.ln_out(x))
 
     def param_counts(self) -> dict[str, int]:
-        """Stored parameters: the tied embedding counted once, positions counted as embedding."""
-        embedding = self.embed.weight.numel() + self.pos.weight.numel()
+        """Stored parameters; positions count as embedding, the final LayerNorm as blocks."""
+        embedding = sum(p.numel() for p in self.embed.parameters()) + self.pos.weight.numel()
         blocks = sum(p.numel() for p in self.blocks.parameters()) + sum(p.numel() for p in self.ln_out.parameters())
-        total = sum(p.numel() for p in self.parameters())  # parameters() yields a tied tensor once
-        return {"params_total": total, "params_embedding": embedding, "params_blocks": blocks}
+        return {"params_total": embedding + blocks, "params_embedding": embedding, "params_blocks": blocks}
