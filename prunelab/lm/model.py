@@ -165,15 +165,19 @@ class TransformerLM(nn.Module):
             for parameter in module.parameters():
                 nn.init.normal_(parameter, std=0.02)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits (batch, time, vocab) for next-token prediction; time <= context."""
+    def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Final hidden states (batch, time, d_model), the input of the output layer; time <= context."""
         time = tokens.shape[1]
         if time > self.config.context:
             raise ValueError(f"sequence of {time} tokens exceeds the context of {self.config.context}")
         x = self.embed.encode(tokens) + self.pos(torch.arange(time, device=tokens.device))
         for block in self.blocks:
             x = block(x)
-        return self.embed.decode(self.ln_out(x))
+        return self.ln_out(x)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, time, vocab) for next-token prediction."""
+        return self.embed.decode(self.hidden(tokens))
 
     def param_counts(self) -> dict[str, int]:
         """Stored parameters; positions count as embedding, the final LayerNorm as blocks."""

@@ -63,6 +63,19 @@ def make_optimizer(model: TransformerLM, lr: float, weight_decay: float) -> torc
                               {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.98))
 
 
+def training_step(model: TransformerLM, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
+                  targets: torch.Tensor, precision: str = "bf16", grad_clip: float = 1.0) -> float:
+    """One optimizer step on next-token cross-entropy; returns the loss."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        logits = model(inputs)
+    loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
 def train_base(corpus: Corpus, preset: str, config: TrainConfig,
                log: Callable[[str], None] = print,
                on_progress: Callable[[TransformerLM, Vocab, dict], None] | None = None,
@@ -96,13 +109,7 @@ def train_base(corpus: Corpus, preset: str, config: TrainConfig,
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total_steps, config)
         inputs, targets = random_batch(stream, config.batch_size, context, generator)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-            logits = model(inputs)
-        loss = F.cross_entropy(logits.float().view(-1, model.config.vocab_size), targets.reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        loss = training_step(model, optimizer, inputs, targets, config.precision, config.grad_clip)
         step += 1
         tokens_seen += inputs.numel()
         if step == 20 and config.minutes:
@@ -115,7 +122,7 @@ def train_base(corpus: Corpus, preset: str, config: TrainConfig,
             history.append({"step": step, "minutes": elapsed / 60, "ppl_valid_subset": ppl})
             if on_progress:
                 on_progress(model, vocab, {"steps": step, "tokens": tokens_seen, "history": history})
-            log(f"step {step}/{total_steps}  loss {loss.item():.3f}  lr {optimizer.param_groups[0]['lr']:.2e}  "
+            log(f"step {step}/{total_steps}  loss {loss:.3f}  lr {optimizer.param_groups[0]['lr']:.2e}  "
                 f"{tokens_seen / elapsed:,.0f} tokens/s  valid ppl (subset) {ppl:.1f}  {elapsed / 60:.1f} min")
     model.eval()
     elapsed = time.monotonic() - started

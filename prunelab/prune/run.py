@@ -1,0 +1,129 @@
+"""One pruning run: a scheduler drives a method and a criterion from the base down to the target size,
+fine-tuning between stages, and yields a deliverable at every requested size it passes."""
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from prunelab.data.text import Corpus
+from prunelab.lm.model import TransformerLM
+from prunelab.lm.train import TrainConfig, lr_at, make_optimizer, random_batch, token_stream, training_step
+from prunelab.lm.vocab import Vocab
+from prunelab.prune.calibration import calibrate
+from prunelab.prune.criteria import get_criterion
+from prunelab.prune.dense import densify
+from prunelab.prune.methods import make_method
+from prunelab.prune.schedules import Schedule
+from prunelab.prune.size import check_size
+
+SCHEDULERS = ("oneshot", "incremental")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    criterion: str
+    method: str
+    scheduler: str
+    target_size: float
+    deliver: tuple[float, ...] = ()     # further sizes to deliver on the way (incremental only)
+    schedule: Schedule = field(default_factory=Schedule)
+    finetune_steps: int = 300           # total optimizer steps, equal for one-shot and incremental
+    lr: float = 3e-4
+    batch_size: int = 32
+    calibration_sequences: int = 128
+    prune_embedding: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        get_criterion(self.criterion)
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"unknown scheduler {self.scheduler!r}; expected one of {', '.join(SCHEDULERS)}")
+        for size in (self.target_size, *self.deliver):
+            if not 0 < size < 1:
+                raise ValueError(f"target size must be between 0 and 1 (exclusive), got {size}")
+        if self.deliver and self.scheduler == "oneshot":
+            raise ValueError("--deliver needs the incremental scheduler (one-shot passes no other size)")
+        if any(size < self.target_size for size in self.deliver):
+            raise ValueError(f"deliver sizes must be >= the target size {self.target_size}")
+        if self.finetune_steps < 0:
+            raise ValueError("finetune_steps must be >= 0")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "deliver": list(self.deliver), "schedule": self.schedule.to_dict()}
+
+    def stage_sizes(self) -> list[float]:
+        """Sizes after each stage (without the leading 1.0), deliver sizes included."""
+        if self.scheduler == "oneshot":
+            return [self.target_size]
+        sizes = set(self.schedule.sizes(self.target_size)[1:]) | set(self.deliver)
+        return sorted(sizes, reverse=True)
+
+
+@dataclass
+class Deliverable:
+    target_size: float
+    achieved_size: float
+    params: int
+    stage: int
+    finetune_steps: int     # optimizer steps spent so far in this run
+    wall_s: float
+    model: TransformerLM
+    masks: dict | None = None
+
+    def record(self, config: PruneConfig) -> dict:
+        return {"target_size": self.target_size, "achieved_size": self.achieved_size, "params_stored": self.params,
+                "stage": self.stage, "finetune_steps": self.finetune_steps, "wall_s": round(self.wall_s, 2),
+                "criterion": config.criterion, "method": config.method, "scheduler": config.scheduler,
+                "schedule": config.schedule.to_dict() if config.scheduler == "incremental" else None}
+
+
+def finetune(model: TransformerLM, stream: torch.Tensor, steps: int, lr: float, batch_size: int,
+             generator: torch.Generator, after_step: Callable[[TransformerLM], None]) -> None:
+    if steps <= 0:
+        return
+    optimizer = make_optimizer(model, lr, weight_decay=0.01)
+    schedule = TrainConfig(lr=lr, warmup_steps=max(1, min(20, steps // 10)))
+    model.train()
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, steps, schedule)
+        inputs, targets = random_batch(stream, batch_size, model.config.context, generator)
+        training_step(model, optimizer, inputs, targets)
+        after_step(model)
+    model.eval()
+
+
+def run_pruning(base: TransformerLM, vocab: Vocab, corpus: Corpus, config: PruneConfig,
+                log: Callable[[str], None] = print) -> Iterator[Deliverable]:
+    """Prune a copy of `base` per `config`; yields one Deliverable per requested size, in decreasing size."""
+    torch.manual_seed(config.seed)
+    criterion = get_criterion(config.criterion)
+    base_params = base.param_counts()["params_total"]
+    method = make_method(config.method, base_params, config.prune_embedding)
+    sizes = config.stage_sizes()
+    steps = ([config.finetune_steps] if config.scheduler == "oneshot"
+             else config.schedule.stage_steps(config.finetune_steps, len(sizes)))
+    wanted = {config.target_size, *config.deliver}
+    stream = token_stream(corpus.train, vocab)
+    generator = torch.Generator().manual_seed(config.seed)
+    model = copy.deepcopy(base).eval()
+    started, spent = time.monotonic(), 0
+    for stage, (size, stage_steps) in enumerate(zip(sizes, steps), 1):
+        calib = None
+        if criterion.data_driven:
+            calib = calibrate(densify(model), vocab, corpus, config.calibration_sequences, seed=config.seed + stage)
+        model = method.prune(model, size, criterion, calib)
+        achieved = method.stored_params(model) / base_params
+        check_size(achieved, size)
+        finetune(model, stream, stage_steps, config.lr, config.batch_size, generator, method.after_step)
+        spent += stage_steps
+        log(f"stage {stage}/{len(sizes)}: size {achieved:.4f} (target {size:g}), {stage_steps} fine-tuning steps, "
+            f"{time.monotonic() - started:.0f} s")
+        if size in wanted:
+            masks = getattr(method, "masks", None)
+            yield Deliverable(size, achieved, method.stored_params(model), stage, spent, time.monotonic() - started,
+                              copy.deepcopy(model), copy.deepcopy(masks) if masks else None)
