@@ -8,6 +8,7 @@ A method instance lives for one pruning run: it may keep state across the stages
 (masks; ranks only ever shrink, heads and neurons once removed stay removed)."""
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 
 import torch
@@ -224,13 +225,8 @@ class LowRank(Method):
         fixed = model.param_counts()["params_total"] - compressed
         budget = size * self.base_params - fixed
 
-        def ranks_at(threshold: float) -> dict[str, int]:
-            return {n: min(caps[n], int((e >= threshold).sum())) for n, e in energy.items()}
-
-        def total_at(q: float) -> int:  # q in [0, 1] maps to thresholds from 1 (keep nothing) down to 0 (keep all)
-            return sum(effective_cost(factors[n][3], r, True) for n, r in ranks_at(1.0 - q).items())
-
-        ranks = ranks_at(1.0 - _bisect(total_at, budget))
+        ranks = allocate_ranks({n: (energy[n], factors[n][3], caps[n]) for n in factors}, budget,
+                               slack=0.005 * self.base_params)
         return self._build(model, factors, ranks)
 
     def _build(self, model, factors, ranks):
@@ -260,6 +256,41 @@ class LowRank(Method):
                 state[key] = (u[:, :r] * s[:r][None, :]) @ vh[:r]
         new.load_state_dict({k: v.detach().clone().contiguous() for k, v in state.items()})
         return new.train(model.training)
+
+
+def allocate_ranks(matrices: dict[str, tuple[torch.Tensor, tuple[int, int], int]], budget: float,
+                   slack: float) -> dict[str, int]:
+    """Ranks that fit `budget` stored weights, dropping the least important directions first.
+
+    `matrices` maps a name to (energy share of each direction, largest first; matrix shape; current rank).
+    A removal that would land more than `slack` below the budget is skipped while other (smaller) removals
+    can still close the gap, so coarse matrices (the embedding) do not overshoot. Matrices that end up no
+    smaller as factors than dense keep all their directions (dense storage costs the same)."""
+    ranks = {n: cap for n, (_, _, cap) in matrices.items()}
+    cost = {n: effective_cost(shape, ranks[n], True) for n, (_, shape, _) in matrices.items()}
+    total = sum(cost.values())
+    for strict in (True, False):
+        queue = [(float(e[ranks[n] - 1]), n) for n, (e, _, _) in matrices.items() if ranks[n] > 0]
+        heapq.heapify(queue)
+        while queue and total > budget:
+            _, name = heapq.heappop(queue)
+            energy, shape, _ = matrices[name]
+            saving = cost[name] - effective_cost(shape, ranks[name] - 1, True)
+            if strict and saving and total - saving < budget - slack:
+                continue
+            ranks[name] -= 1
+            cost[name] -= saving
+            total -= saving
+            if ranks[name] > 0:
+                heapq.heappush(queue, (float(energy[ranks[name] - 1]), name))
+        if total <= budget:
+            break
+    if total > budget:
+        raise UnreachableSize("target size is below what low-rank factors can reach")
+    for name, (_, shape, cap) in matrices.items():
+        if ranks[name] * sum(shape) >= shape[0] * shape[1]:
+            ranks[name] = cap
+    return ranks
 
 
 def effective_cost(shape, rank: int, allow_factors: bool) -> int:

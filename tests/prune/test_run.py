@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from prunelab.prune.run import PruneConfig, run_pruning
+from prunelab.prune.schedules import Schedule
+
+
+def test_incremental_run_delivers_each_size_once_in_decreasing_order(trained_lm, small_corpus):
+    model, vocab, _ = trained_lm
+    config = PruneConfig("magnitude", "lowrank", "incremental", 0.3, deliver=(0.7, 0.5), finetune_steps=6,
+                         batch_size=4, schedule=Schedule("polynomial", 3, 1.0))
+    deliverables = list(run_pruning(model, vocab, small_corpus, config, log=lambda line: None))
+    assert [d.target_size for d in deliverables] == [0.7, 0.5, 0.3]
+    assert [d.finetune_steps for d in deliverables][-1] == 6
+    params = [d.params for d in deliverables]
+    assert params == sorted(params, reverse=True)
+    for d in deliverables:
+        assert abs(d.achieved_size - d.target_size) <= 0.01
+
+
+def test_masked_weights_stay_zero_after_fine_tuning(trained_lm, small_corpus):
+    model, vocab, _ = trained_lm
+    config = PruneConfig("taylor", "unstructured", "oneshot", 0.6, finetune_steps=5, batch_size=4,
+                         calibration_sequences=8)
+    (deliverable,) = run_pruning(model, vocab, small_corpus, config, log=lambda line: None)
+    parameters = dict(deliverable.model.named_parameters())
+    for name, mask in deliverable.masks.items():
+        assert torch.all(parameters[name][~mask] == 0)
+        assert torch.count_nonzero(parameters[name][mask]) > 0.99 * mask.sum()
+    assert not torch.equal(parameters["blocks.0.ff.up.weight"], dict(model.named_parameters())["blocks.0.ff.up.weight"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(criterion="random"), "unknown criterion"),
+    (dict(scheduler="cubic"), "unknown scheduler"),
+    (dict(target_size=1.0), "between 0 and 1"),
+    (dict(target_size=0.0), "between 0 and 1"),
+    (dict(deliver=(0.7,)), "needs the incremental scheduler"),
+])
+def test_invalid_configs_name_the_problem(kwargs, message):
+    values = dict(criterion="magnitude", method="lowrank", scheduler="oneshot", target_size=0.5) | kwargs
+    with pytest.raises(ValueError, match=message):
+        PruneConfig(**values)
