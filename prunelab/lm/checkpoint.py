@@ -17,13 +17,15 @@ VERSION = 1
 
 
 def save_checkpoint(path: str | Path, model: TransformerLM, vocab: Vocab, info: dict | None = None) -> Path:
-    """Write atomically: a temporary name in the same folder, fsync, then rename."""
+    """Write atomically: a temporary name in the same folder, fsync, then rename. The model's masks
+    (unstructured pruning) are stored too, so the loaded model counts only its kept weights."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
         "vocab": list(vocab.words), "oov_penalty": float(vocab.oov_penalty),
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}, "info": info or {},
+        "masks": {k: v.detach().clone() for k, v in model.masks.items()},
     }
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
@@ -53,4 +55,5 @@ def load_checkpoint(path: str | Path) -> tuple[TransformerLM, Vocab, dict]:
     except RuntimeError as error:
         raise PrunelabError(f"checkpoint {path} does not match its own config: {str(error).splitlines()[0]}") from error
     model.eval()
+    model.masks = dict(payload.get("masks") or {})
     return model, Vocab(payload["vocab"], payload["oov_penalty"]), payload.get("info", {})

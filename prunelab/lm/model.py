@@ -153,6 +153,7 @@ class TransformerLM(nn.Module):
         self.pos = nn.Embedding(config.context, config.d_model)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.ln_out = nn.LayerNorm(config.d_model)
+        self.masks: dict[str, torch.Tensor] = {}  # parameter name -> kept entries (unstructured pruning)
         self.apply(self._init)
 
     @staticmethod
@@ -180,7 +181,14 @@ class TransformerLM(nn.Module):
         return self.embed.decode(self.hidden(tokens))
 
     def param_counts(self) -> dict[str, int]:
-        """Stored parameters; positions count as embedding, the final LayerNorm as blocks."""
+        """Stored parameters (a masked matrix stores only its kept entries); positions count as embedding,
+        the final LayerNorm as blocks."""
         embedding = sum(p.numel() for p in self.embed.parameters()) + self.pos.weight.numel()
         blocks = sum(p.numel() for p in self.blocks.parameters()) + sum(p.numel() for p in self.ln_out.parameters())
+        for name, mask in self.masks.items():
+            removed = mask.numel() - int(mask.sum())
+            if name.startswith("embed."):
+                embedding -= removed
+            else:
+                blocks -= removed
         return {"params_total": embedding + blocks, "params_embedding": embedding, "params_blocks": blocks}

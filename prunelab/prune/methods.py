@@ -58,36 +58,30 @@ class Method:
 class Unstructured(Method):
     name = "unstructured"
 
-    def __init__(self, base_params: int, prune_embedding: bool = True):
-        super().__init__(base_params, prune_embedding)
-        self.masks: dict[str, torch.Tensor] = {}
-
     def prune(self, model, size, criterion, calib):
         matrices = prunable_matrices(model, self.prune_embedding)
         prunable = sum(w.numel() for w in matrices.values())
-        keep_total = size * self.base_params - (model.param_counts()["params_total"] - prunable)
+        dense_total = model.param_counts()["params_total"] + sum(m.numel() - int(m.sum()) for m in model.masks.values())
+        keep_total = size * self.base_params - (dense_total - prunable)
         if keep_total <= 0:
             raise UnreachableSize(f"size {size} needs fewer parameters than the unprunable ones")
         fraction = keep_total / prunable
         with torch.no_grad():
             for name, weight in matrices.items():
                 scores = criterion(name, weight, calib).clone().float()
-                if name in self.masks:
-                    scores[~self.masks[name]] = -torch.inf
+                if name in model.masks:
+                    scores[~model.masks[name]] = -torch.inf
                 keep = min(int(round(fraction * weight.numel())), weight.numel())
                 mask = torch.zeros(weight.numel(), dtype=torch.bool)
                 mask[scores.flatten().topk(keep).indices] = True
-                self.masks[name] = mask.view_as(weight)
-                weight.mul_(self.masks[name])
+                model.masks[name] = mask.view_as(weight)
+                weight.mul_(model.masks[name])
         return model
-
-    def stored_params(self, model):
-        return stored_params(model, self.masks)
 
     def after_step(self, model):
         parameters = dict(model.named_parameters())
         with torch.no_grad():
-            for name, mask in self.masks.items():
+            for name, mask in model.masks.items():
                 parameters[name].mul_(mask)
 
 

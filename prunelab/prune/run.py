@@ -72,7 +72,6 @@ class Deliverable:
     finetune_steps: int     # optimizer steps spent so far in this run
     wall_s: float
     model: TransformerLM
-    masks: dict | None = None
 
     def record(self, config: PruneConfig) -> dict:
         return {"target_size": self.target_size, "achieved_size": self.achieved_size, "params_stored": self.params,
@@ -124,6 +123,5 @@ def run_pruning(base: TransformerLM, vocab: Vocab, corpus: Corpus, config: Prune
         log(f"stage {stage}/{len(sizes)}: size {achieved:.4f} (target {size:g}), {stage_steps} fine-tuning steps, "
             f"{time.monotonic() - started:.0f} s")
         if size in wanted:
-            masks = getattr(method, "masks", None)
             yield Deliverable(size, achieved, method.stored_params(model), stage, spent, time.monotonic() - started,
-                              copy.deepcopy(model), copy.deepcopy(masks) if masks else None)
+                              copy.deepcopy(model))

@@ -5,20 +5,14 @@ non-zeros of their masked matrices (sparse storage). `target_size` and `achieved
 the base model's stored parameters."""
 from __future__ import annotations
 
-import torch
-
 from prunelab.lm.model import TransformerLM
 
 SIZE_TOLERANCE = 0.01  # achieved size must be within 1% (absolute) of the target
 
 
-def stored_params(model: TransformerLM, masks: dict[str, torch.Tensor] | None = None) -> int:
-    """Parameters the deployed model stores; a masked matrix counts its kept (non-zero) entries."""
-    total = model.param_counts()["params_total"]
-    if masks:
-        parameters = dict(model.named_parameters())
-        total -= sum(parameters[name].numel() - int(mask.sum()) for name, mask in masks.items())
-    return total
+def stored_params(model: TransformerLM) -> int:
+    """Parameters the deployed model stores; a masked matrix counts its kept entries."""
+    return model.param_counts()["params_total"]
 
 
 def check_size(achieved: float, target: float) -> None:

@@ -24,7 +24,7 @@ def test_masked_weights_stay_zero_after_fine_tuning(trained_lm, small_corpus):
                          calibration_sequences=8)
     (deliverable,) = run_pruning(model, vocab, small_corpus, config, log=lambda line: None)
     parameters = dict(deliverable.model.named_parameters())
-    for name, mask in deliverable.masks.items():
+    for name, mask in deliverable.model.masks.items():
         assert torch.all(parameters[name][~mask] == 0)
         assert torch.count_nonzero(parameters[name][mask]) > 0.99 * mask.sum()
     assert not torch.equal(parameters["blocks.0.ff.up.weight"], dict(model.named_parameters())["blocks.0.ff.up.weight"])
