@@ -82,6 +82,45 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _sizes(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError as error:
+        raise PrunelabError(f"--deliver must be comma-separated sizes such as 0.7,0.5,0.3, got {text!r}") from error
+
+
+def cmd_prune(args) -> int:
+    from prunelab.data.text import load_corpus
+    from prunelab.evaluate.evaluator import Benchmark, evaluate_model
+    from prunelab.lm.checkpoint import load_checkpoint
+    from prunelab.prune.deliver import prune_and_save
+    from prunelab.prune.run import PruneConfig
+    from prunelab.prune.schedules import Schedule
+
+    base_path = _resolve_model(args.base)
+    base, vocab, _ = load_checkpoint(base_path)
+    try:
+        schedule = Schedule(args.shape, args.stages, args.exponent, _sizes(args.fractions or ""), args.budget_split)
+        config = PruneConfig(args.criterion, args.method, args.scheduler, args.target_size,
+                             deliver=tuple(s for s in _sizes(args.deliver or "") if s != args.target_size),
+                             schedule=schedule, finetune_steps=args.finetune_steps, lr=args.lr,
+                             calibration_sequences=args.calibration_sequences,
+                             prune_embedding=not args.keep_embedding, seed=args.seed)
+    except ValueError as error:
+        raise PrunelabError(str(error)) from error
+    corpus = load_corpus(args.corpus)
+    evaluate = None
+    if not args.no_eval:
+        bench = Benchmark.load(args.corpus, args.nbest, args.eval_test_utts)
+
+        def evaluate(model):
+            return evaluate_model(model, vocab, bench, trigram=False, speed_vs=(base, vocab), speed_repeats=3)
+
+    summary = prune_and_save(base, vocab, corpus, config, args.out, evaluate, str(base_path), args.force)
+    print(json.dumps(summary, indent=2) if args.json else f"wrote {len(summary['deliverables'])} deliverable(s) to {args.out}")
+    return 0
+
+
 def cmd_build_corpus(args) -> int:
     from prunelab.data.build_corpus import build_corpus
 
@@ -128,6 +167,33 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threads", type=int, default=1, help="torch threads while timing (default 1)")
     ev.add_argument("--max-test-utts", type=int, default=None, help="evaluate on the first N test utterances only")
     ev.set_defaults(func=cmd_eval)
+
+    pr = commands.add_parser("prune", help="prune a base model to a target size (and deliver sizes on the way)")
+    pr.add_argument("base", help="base checkpoint path, or tiny / small for the cached base")
+    pr.add_argument("--criterion", required=True, choices=["magnitude", "taylor", "activation"])
+    pr.add_argument("--method", required=True, choices=["unstructured", "structured", "lowrank"])
+    pr.add_argument("--scheduler", required=True, choices=["oneshot", "incremental"])
+    pr.add_argument("--target-size", type=float, required=True, help="fraction of the base's stored parameters to keep")
+    pr.add_argument("--deliver", default=None, help="incremental only: further sizes to save on the way, e.g. 0.7,0.5")
+    pr.add_argument("--out", required=True, help="folder for the deliverables and summary.json")
+    pr.add_argument("--shape", default="polynomial", choices=["polynomial", "exponential", "explicit"])
+    pr.add_argument("--stages", type=int, default=4, help="incremental stages K (default 4)")
+    pr.add_argument("--exponent", type=float, default=3.0, help="polynomial exponent p (1 linear, 3 cubic)")
+    pr.add_argument("--fractions", default=None, help="explicit shape: sizes after each stage, e.g. 0.8,0.6")
+    pr.add_argument("--budget-split", type=float, default=1.0,
+                    help="stage k gets steps proportional to budget_split**k (1 = equal)")
+    pr.add_argument("--finetune-steps", type=int, default=300, help="total fine-tuning optimizer steps (default 300)")
+    pr.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (default 3e-4)")
+    pr.add_argument("--calibration-sequences", type=int, default=128, help="sequences for data-driven criteria")
+    pr.add_argument("--keep-embedding", action="store_true", help="do not prune the embedding / output matrix")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--corpus", default=None, help="corpus folder (default: shipped)")
+    pr.add_argument("--nbest", default=None, help="N-best Parquet for evaluating deliverables (default: shipped)")
+    pr.add_argument("--eval-test-utts", type=int, default=None, help="evaluate on the first N test utterances only")
+    pr.add_argument("--no-eval", action="store_true", help="save deliverables without evaluating them")
+    pr.add_argument("--force", action="store_true", help="overwrite an earlier run in --out")
+    pr.add_argument("--json", action="store_true", help="print the summary as JSON")
+    pr.set_defaults(func=cmd_prune)
 
     data = commands.add_parser("data", help="rebuild the shipped data (needs the [asr] extra and apt packages)")
     data_commands = data.add_subparsers(dest="data_command", required=True)

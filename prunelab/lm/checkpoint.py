@@ -1,6 +1,7 @@
 """Checkpoints: state dict + config + vocabulary in one file, loaded with `torch.load(weights_only=True)`."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import zipfile
@@ -16,6 +17,11 @@ FORMAT = "prunelab-lm"
 VERSION = 1
 
 
+def _plain(info: dict) -> dict:
+    """Only JSON types survive `weights_only` loading: numpy scalars become floats, tuples lists."""
+    return json.loads(json.dumps(info, default=float))
+
+
 def save_checkpoint(path: str | Path, model: TransformerLM, vocab: Vocab, info: dict | None = None) -> Path:
     """Write atomically: a temporary name in the same folder, fsync, then rename. The model's masks
     (unstructured pruning) are stored too, so the loaded model counts only its kept weights."""
@@ -24,7 +30,7 @@ def save_checkpoint(path: str | Path, model: TransformerLM, vocab: Vocab, info: 
     payload = {
         "format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
         "vocab": list(vocab.words), "oov_penalty": float(vocab.oov_penalty),
-        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}, "info": info or {},
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}, "info": _plain(info or {}),
         "masks": {k: v.detach().clone() for k, v in model.masks.items()},
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -44,8 +50,11 @@ def load_checkpoint(path: str | Path) -> tuple[TransformerLM, Vocab, dict]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PrunelabError(f"checkpoint {path} cannot be loaded safely: {first_line}") from error
+        if "Weights only load failed" in str(error):
+            reason = "it holds pickled objects other than tensors and plain data, which weights-only loading refuses"
+        else:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise PrunelabError(f"checkpoint {path} cannot be loaded safely: {reason}") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise PrunelabError(f"checkpoint {path} is not a prunelab checkpoint")
     config = LMConfig(**payload["config"])

@@ -1,0 +1,53 @@
+"""`prunelab prune`: run one pruning configuration, evaluate and save every deliverable, write a summary."""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from prunelab.data.text import Corpus
+from prunelab.errors import PrunelabError
+from prunelab.lm.checkpoint import save_checkpoint
+from prunelab.lm.model import TransformerLM
+from prunelab.lm.vocab import Vocab
+from prunelab.prune.run import PruneConfig, run_pruning
+
+
+def deliverable_name(size: float) -> str:
+    return f"size-{size:.2f}.pt"
+
+
+def write_json_atomic(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def prune_and_save(base: TransformerLM, vocab: Vocab, corpus: Corpus, config: PruneConfig, out: str | Path,
+                   evaluate: Callable[[TransformerLM], dict] | None = None, base_path: str = "",
+                   force: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Each deliverable becomes `out/size-X.XX.pt` (its record and metrics in the checkpoint's info) and a
+    row of `out/summary.json`, which is rewritten after every deliverable so that it is never torn."""
+    out = Path(out)
+    if (out / "summary.json").exists() and not force:
+        raise PrunelabError(f"{out} already holds a pruning run (summary.json); use --force to overwrite it")
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"base": base_path, "base_params": base.param_counts()["params_total"], "config": config.to_dict(),
+               "deliverables": []}
+    for deliverable in run_pruning(base, vocab, corpus, config, log=log):
+        record = deliverable.record(config)
+        if evaluate is not None:
+            record["metrics"] = evaluate(deliverable.model)
+            log(f"size {deliverable.target_size:g}: ppl_valid {record['metrics']['ppl_valid']:.1f}, "
+                f"wer {100 * record['metrics']['wer']:.2f}%")
+        path = save_checkpoint(out / deliverable_name(deliverable.target_size), deliverable.model, vocab,
+                               {**record, "base": base_path, "config": config.to_dict()})
+        record["checkpoint"] = str(path)
+        summary["deliverables"].append(record)
+        write_json_atomic(out / "summary.json", summary)
+    return summary
