@@ -40,6 +40,8 @@ def prune_and_save(base: TransformerLM, vocab: Vocab, corpus: Corpus, config: Pr
     summary = {"base": base_path, "base_params": base.param_counts()["params_total"], "config": config.to_dict(),
                "deliverables": []}
     for deliverable in run_pruning(base, vocab, corpus, config, log=log):
+        if not deliverable.delivered:
+            continue
         record = deliverable.record(config)
         if evaluate is not None:
             record["metrics"] = evaluate(deliverable.model)

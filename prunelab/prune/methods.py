@@ -141,6 +141,15 @@ class Structured(Method):
         head_q = _bisect(total_exact, budget)
         q = _bisect(lambda q: total(*counts(q, head_q)), budget)
         kept_heads, kept_ff, kept_cols = counts(q, head_q)
+        # the fine-grained units (FFN neurons) fill what the coarse ones (heads, embedding columns) left over
+        neuron_cost, spare = 2 * d + 1, budget - total(kept_heads, kept_ff, kept_cols)
+        while spare >= neuron_cost:
+            open_layers = [l for l in range(config.n_layer) if kept_ff[l] < config.ff(l)]
+            if not open_layers:
+                break
+            layer = min(open_layers, key=lambda l: kept_ff[l])
+            kept_ff[layer] += 1
+            spare -= neuron_cost
         return self._build(model, heads, neurons, columns, alive_columns, kept_heads, kept_ff, kept_cols)
 
     @staticmethod

@@ -64,7 +64,7 @@ class PruneConfig:
 
 
 @dataclass
-class Deliverable:
+class StageResult:
     target_size: float
     achieved_size: float
     params: int
@@ -72,6 +72,8 @@ class Deliverable:
     finetune_steps: int     # optimizer steps spent so far in this run
     wall_s: float
     model: TransformerLM
+    delivered: bool = True  # a size the run was asked to deliver (else an intermediate stage)
+    n_stages: int = 1
 
     def record(self, config: PruneConfig) -> dict:
         return {"target_size": self.target_size, "achieved_size": self.achieved_size, "params_stored": self.params,
@@ -96,10 +98,21 @@ def finetune(model: TransformerLM, stream: torch.Tensor, steps: int, lr: float, 
     model.eval()
 
 
+@dataclass
+class Resume:
+    """Where an interrupted run continues: the model after `completed_stages` stages and the steps spent."""
+
+    model: TransformerLM
+    completed_stages: int
+    finetune_steps: int
+    wall_s: float
+
+
 def run_pruning(base: TransformerLM, vocab: Vocab, corpus: Corpus, config: PruneConfig,
-                log: Callable[[str], None] = print) -> Iterator[Deliverable]:
-    """Prune a copy of `base` per `config`; yields one Deliverable per requested size, in decreasing size."""
-    torch.manual_seed(config.seed)
+                log: Callable[[str], None] = print, resume: Resume | None = None) -> Iterator[StageResult]:
+    """Prune a copy of `base` per `config`, yielding the model after every stage (`StageResult.wanted` tells
+    whether its size was asked for). Each stage seeds its own calibration and fine-tuning randomness, so a
+    run resumed after stage k (`resume`) continues exactly as the uninterrupted run would."""
     criterion = get_criterion(config.criterion)
     base_params = base.param_counts()["params_total"]
     method = make_method(config.method, base_params, config.prune_embedding)
@@ -108,20 +121,23 @@ def run_pruning(base: TransformerLM, vocab: Vocab, corpus: Corpus, config: Prune
              else config.schedule.stage_steps(config.finetune_steps, len(sizes)))
     wanted = {config.target_size, *config.deliver}
     stream = token_stream(corpus.train, vocab)
-    generator = torch.Generator().manual_seed(config.seed)
-    model = copy.deepcopy(base).eval()
-    started, spent = time.monotonic(), 0
-    for stage, (size, stage_steps) in enumerate(zip(sizes, steps), 1):
+    model = copy.deepcopy(resume.model if resume else base).eval()
+    done = resume.completed_stages if resume else 0
+    spent = resume.finetune_steps if resume else 0
+    started = time.monotonic() - (resume.wall_s if resume else 0.0)
+    for stage in range(done + 1, len(sizes) + 1):
+        size, stage_steps = sizes[stage - 1], steps[stage - 1]
+        torch.manual_seed(config.seed * 1000 + stage)
         calib = None
         if criterion.data_driven:
-            calib = calibrate(densify(model), vocab, corpus, config.calibration_sequences, seed=config.seed + stage)
+            calib = calibrate(densify(model), vocab, corpus, config.calibration_sequences, seed=config.seed * 1000 + stage)
         model = method.prune(model, size, criterion, calib)
         achieved = method.stored_params(model) / base_params
         check_size(achieved, size)
+        generator = torch.Generator().manual_seed(config.seed * 1000 + stage)
         finetune(model, stream, stage_steps, config.lr, config.batch_size, generator, method.after_step)
         spent += stage_steps
         log(f"stage {stage}/{len(sizes)}: size {achieved:.4f} (target {size:g}), {stage_steps} fine-tuning steps, "
             f"{time.monotonic() - started:.0f} s")
-        if size in wanted:
-            yield Deliverable(size, achieved, method.stored_params(model), stage, spent, time.monotonic() - started,
-                              copy.deepcopy(model))
+        yield StageResult(size, achieved, method.stored_params(model), stage, spent, time.monotonic() - started,
+                          copy.deepcopy(model), delivered=size in wanted, n_stages=len(sizes))

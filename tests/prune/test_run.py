@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from prunelab.prune.run import PruneConfig, run_pruning
+from prunelab.prune.run import PruneConfig, Resume, run_pruning
 from prunelab.prune.schedules import Schedule
 
 
@@ -9,8 +9,10 @@ def test_incremental_run_delivers_each_size_once_in_decreasing_order(trained_lm,
     model, vocab, _ = trained_lm
     config = PruneConfig("magnitude", "lowrank", "incremental", 0.3, deliver=(0.7, 0.5), finetune_steps=6,
                          batch_size=4, schedule=Schedule("polynomial", 3, 1.0))
-    deliverables = list(run_pruning(model, vocab, small_corpus, config, log=lambda line: None))
+    stages = list(run_pruning(model, vocab, small_corpus, config, log=lambda line: None))
+    deliverables = [s for s in stages if s.delivered]
     assert [d.target_size for d in deliverables] == [0.7, 0.5, 0.3]
+    assert len(stages) == 5  # 0.767, 0.7, 0.533, 0.5, 0.3
     assert [d.finetune_steps for d in deliverables][-1] == 6
     params = [d.params for d in deliverables]
     assert params == sorted(params, reverse=True)
@@ -41,3 +43,18 @@ def test_invalid_configs_name_the_problem(kwargs, message):
     values = dict(criterion="magnitude", method="lowrank", scheduler="oneshot", target_size=0.5) | kwargs
     with pytest.raises(ValueError, match=message):
         PruneConfig(**values)
+
+
+def test_a_resumed_run_continues_exactly_where_the_interrupted_one_was(trained_lm, small_corpus):
+    model, vocab, _ = trained_lm
+    config = PruneConfig("activation", "structured", "incremental", 0.4, finetune_steps=6, batch_size=4,
+                         calibration_sequences=8, schedule=Schedule("polynomial", 3, 2.0))
+    quiet = dict(log=lambda line: None)
+    full = list(run_pruning(model, vocab, small_corpus, config, **quiet))
+    after_two = full[1]
+    resumed = list(run_pruning(model, vocab, small_corpus, config, resume=Resume(after_two.model, 2,
+                                                                               after_two.finetune_steps, 0.0), **quiet))
+    assert [r.stage for r in resumed] == [3]
+    assert resumed[-1].finetune_steps == full[-1].finetune_steps == 6
+    tokens = torch.randint(0, len(vocab), (2, 10))
+    assert torch.allclose(resumed[-1].model(tokens), full[-1].model(tokens), atol=1e-5)
