@@ -9,7 +9,7 @@ from pathlib import Path
 from prunelab.errors import PrunelabError
 
 
-def _resolve_model(spec: str) -> Path:
+def resolve_model(spec: str) -> Path:
     """A checkpoint path, or a preset name meaning its cached base (models/PRESET.pt)."""
     from prunelab.lm.base import default_base_path
     from prunelab.lm.model import PRESETS
@@ -62,9 +62,9 @@ def cmd_eval(args) -> int:
     from prunelab.evaluate.evaluator import Benchmark, evaluate_model
     from prunelab.lm.checkpoint import load_checkpoint
 
-    model, vocab, _ = load_checkpoint(_resolve_model(args.model))
-    vs = load_checkpoint(_resolve_model(args.vs))[:2] if args.vs else None
-    speed_vs = load_checkpoint(_resolve_model(args.speed_vs))[:2] if args.speed_vs else None
+    model, vocab, _ = load_checkpoint(resolve_model(args.model))
+    vs = load_checkpoint(resolve_model(args.vs))[:2] if args.vs else None
+    speed_vs = load_checkpoint(resolve_model(args.speed_vs))[:2] if args.speed_vs else None
     bench = Benchmark.load(args.corpus, args.nbest, args.max_test_utts)
     metrics = evaluate_model(model, vocab, bench, vs=vs, speed_vs=speed_vs, trigram=not args.no_trigram,
                              speed=not args.no_speed, speed_repeats=args.repeats, threads=args.threads)
@@ -97,7 +97,7 @@ def cmd_prune(args) -> int:
     from prunelab.prune.run import PruneConfig
     from prunelab.prune.schedules import Schedule
 
-    base_path = _resolve_model(args.base)
+    base_path = resolve_model(args.base)
     base, vocab, _ = load_checkpoint(base_path)
     try:
         schedule = Schedule(args.shape, args.stages, args.exponent, _sizes(args.fractions or ""), args.budget_split)
@@ -118,6 +118,46 @@ def cmd_prune(args) -> int:
 
     summary = prune_and_save(base, vocab, corpus, config, args.out, evaluate, str(base_path), args.force)
     print(json.dumps(summary, indent=2) if args.json else f"wrote {len(summary['deliverables'])} deliverable(s) to {args.out}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from prunelab.sweep.spec import load_spec
+    from prunelab.sweep.tuner import run_sweep, sweep_dir_for
+
+    spec = load_spec(args.spec, overrides={"storage": args.storage, "name": args.name})
+    run_sweep(spec, args.address)
+    print_best_per_size(sweep_dir_for(spec))
+    return 0
+
+
+def print_best_per_size(sweep_dir) -> None:
+    from prunelab.sweep.query import best_configs
+    from prunelab.sweep.store import read_results
+
+    sizes = sorted(set(read_results(sweep_dir).column("target_size").to_pylist()), reverse=True)
+    print(f"best configuration per target size ({sweep_dir}):")
+    for size in sizes:
+        try:
+            (row,) = best_configs(sweep_dir, size, top=1)
+        except PrunelabError:
+            continue
+        print(f"  {size:g}: WER {100 * row['wer']:.2f}% ({100 * row['wer_ci_low']:.2f}-{100 * row['wer_ci_high']:.2f}), "
+              f"speed_ratio {row['speed_ratio']:.2f}x, {row['criterion']} / {row['method']} / {row['scheduler']}, "
+              f"trial {row['trial_id']}")
+
+
+def cmd_best(args) -> int:
+    from prunelab.sweep.query import best_configs, find_sweep
+
+    rows = best_configs(find_sweep(args.sweep), args.target_size, args.by, args.top)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(f"WER {100 * row['wer']:.2f}% ({100 * row['wer_ci_low']:.2f}-{100 * row['wer_ci_high']:.2f})  "
+              f"speed_ratio {row['speed_ratio']:.2f}x  size {row['achieved_size']:.4f}  {row['criterion']} / "
+              f"{row['method']} / {row['scheduler']}  trial {row['trial_id']}  {row['checkpoint']}")
     return 0
 
 
@@ -194,6 +234,21 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--force", action="store_true", help="overwrite an earlier run in --out")
     pr.add_argument("--json", action="store_true", help="print the summary as JSON")
     pr.set_defaults(func=cmd_prune)
+
+    sw = commands.add_parser("sweep", help="run a sweep spec on Ray Tune (local Ray unless --address)")
+    sw.add_argument("spec", help="sweep spec YAML, e.g. sweeps/demo.yaml")
+    sw.add_argument("--address", default=None, help="join this Ray cluster instead of starting a local one")
+    sw.add_argument("--storage", default=None, help="where the sweep folder goes (default: the spec's storage, runs)")
+    sw.add_argument("--name", default=None, help="sweep name (default: the spec's name)")
+    sw.set_defaults(func=cmd_sweep)
+
+    best = commands.add_parser("best", help="the best configurations for a target size in a sweep's results")
+    best.add_argument("sweep", help="sweep name (under runs/) or folder")
+    best.add_argument("--target-size", type=float, required=True)
+    best.add_argument("--by", default="wer", choices=["wer", "speed", "pareto"])
+    best.add_argument("--top", type=int, default=5)
+    best.add_argument("--json", action="store_true", help="a list of objects with the Parquet column names")
+    best.set_defaults(func=cmd_best)
 
     data = commands.add_parser("data", help="rebuild the shipped data (needs the [asr] extra and apt packages)")
     data_commands = data.add_subparsers(dest="data_command", required=True)

@@ -1,0 +1,46 @@
+"""Queries over a sweep's results store: the best configurations for a target size."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from prunelab.errors import PrunelabError
+from prunelab.prune.size import SIZE_TOLERANCE
+from prunelab.sweep.store import read_results
+from prunelab.sweep.tuner import SPEC_FILE
+
+ORDERS = ("wer", "speed", "pareto")
+
+
+def find_sweep(name_or_path: str, storage: str = "runs") -> Path:
+    """A sweep folder given its path, or its name under `storage`."""
+    for candidate in (Path(name_or_path), Path(storage) / name_or_path):
+        if (candidate / SPEC_FILE).is_file():
+            return candidate.resolve()
+    raise PrunelabError(f"{name_or_path} is not a sweep (no {SPEC_FILE} in it or in {Path(storage) / name_or_path})")
+
+
+def pareto_front(rows: list[dict]) -> list[dict]:
+    """Rows no other row beats on both WER (lower) and speed_ratio (higher)."""
+    front = []
+    for row in rows:
+        dominated = any(other["wer"] <= row["wer"] and other["speed_ratio"] >= row["speed_ratio"]
+                        and (other["wer"] < row["wer"] or other["speed_ratio"] > row["speed_ratio"]) for other in rows)
+        if not dominated:
+            front.append(row)
+    return sorted(front, key=lambda r: r["wer"])
+
+
+def best_configs(sweep_dir: str | Path, target_size: float, by: str = "wer", top: int = 5) -> list[dict]:
+    if by not in ORDERS:
+        raise PrunelabError(f"--by must be one of {', '.join(ORDERS)}, got {by!r}")
+    rows = [r for r in read_results(sweep_dir).to_pylist() if r["wer"] is not None]
+    sizes = sorted({r["target_size"] for r in rows}, reverse=True)
+    matching = [r for r in rows if abs(r["target_size"] - target_size) < 1e-9
+                and abs(r["achieved_size"] - target_size) <= SIZE_TOLERANCE]
+    if not matching:
+        have = ", ".join(f"{s:g}" for s in sizes) or "none yet"
+        raise PrunelabError(f"no trial reached target size {target_size:g}; sizes with results: {have}")
+    if by == "pareto":
+        return pareto_front(matching)
+    key = (lambda r: (r["wer"], -r["speed_ratio"])) if by == "wer" else (lambda r: (-r["speed_ratio"], r["wer"]))
+    return sorted(matching, key=key)[:top]

@@ -1,0 +1,140 @@
+"""The sweep spec: YAML validated into a typed object before anything starts.
+
+Key names are shared with CLI flags, Parquet columns and W&B config keys."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from prunelab.errors import PrunelabError
+
+Criterion = Literal["magnitude", "taylor", "activation"]
+Method = Literal["unstructured", "structured", "lowrank"]
+Scheduler = Literal["oneshot", "incremental"]
+Shape = Literal["polynomial", "exponential"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IntRange(Strict):
+    low: int
+    high: int
+
+    @model_validator(mode="after")
+    def ordered(self):
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
+        return self
+
+
+class FloatRange(Strict):
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def ordered(self):
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class ScheduleSpace(Strict):
+    """Ranges the search samples incremental schedule shapes from (one-shot trials have none)."""
+
+    shapes: list[Shape] = ["polynomial"]
+    stages: IntRange = IntRange(low=2, high=4)
+    exponent: FloatRange = FloatRange(low=1.0, high=3.0)
+    budget_split: FloatRange = FloatRange(low=0.7, high=1.5)
+
+
+class DataSpec(Strict):
+    corpus: str | None = None          # folder; None = the shipped corpus
+    nbest: str | None = None           # Parquet; None = the shipped N-best benchmark
+    eval_test_utts: int | None = Field(default=None, ge=1)  # evaluate deliverables on the first N test utterances
+
+
+class WandbSpec(Strict):
+    project: str = "prunelab"
+    mode: Literal["offline", "online", "disabled"] = "offline"
+
+
+class Resources(Strict):
+    cpu: float = Field(default=1.0, gt=0)
+
+
+class SweepSpec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    base: str                                    # checkpoint path or preset name (tiny, small)
+    data: DataSpec = DataSpec()
+    target_sizes: list[float] = Field(min_length=1)
+    criteria: list[Criterion] = Field(min_length=1)
+    methods: list[Method] = Field(min_length=1)
+    schedulers: list[Scheduler] = Field(min_length=1)
+    schedule: ScheduleSpace = ScheduleSpace()
+    finetune_steps: int = Field(default=300, ge=0)   # equal for every trial: a fair comparison
+    lr: FloatRange = FloatRange(low=3e-4, high=3e-4, log=True)
+    calibration_sequences: int = Field(default=128, ge=1)
+    prune_embedding: bool = True
+    search: Literal["optuna-tpe", "optuna-nsga2", "random", "grid"] = "optuna-tpe"
+    num_samples: int = Field(default=8, ge=1)
+    max_concurrent: int = Field(default=1, ge=1)
+    resources: Resources = Resources()
+    early_stopping: bool = False
+    wandb: WandbSpec = WandbSpec()
+    storage: str = "runs"
+    seed: int = 0
+
+    @field_validator("target_sizes")
+    @classmethod
+    def sizes_in_range(cls, sizes: list[float]) -> list[float]:
+        for size in sizes:
+            if not 0 < size < 1:
+                raise ValueError(f"each target size must be between 0 and 1 (exclusive), got {size}")
+        if len(set(sizes)) != len(sizes):
+            raise ValueError("target sizes must be distinct")
+        return sorted(sizes, reverse=True)
+
+
+def _describe(error: dict) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "spec"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {where!r}"
+    if error["type"] == "literal_error":
+        allowed = error.get("ctx", {}).get("expected", "")
+        return f"{where}: {error.get('input')!r} is not allowed; expected {allowed}"
+    if error["type"] == "missing":
+        return f"{where}: required key is missing"
+    return f"{where}: {message.removeprefix('Value error, ')}"
+
+
+def parse_spec(data: dict, source: str = "spec") -> SweepSpec:
+    if not isinstance(data, dict):
+        raise PrunelabError(f"{source}: a sweep spec is a YAML mapping of keys")
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(_describe(e) for e in error.errors())
+        raise PrunelabError(f"{source}: {problems}") from None
+
+
+def load_spec(path: str | Path, overrides: dict | None = None) -> SweepSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise PrunelabError(f"sweep spec {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise PrunelabError(f"{path}: malformed YAML{where}: {getattr(error, 'problem', error)}") from None
+    data = {**(data or {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    return parse_spec(data, str(path))

@@ -1,0 +1,62 @@
+"""The results store: a Parquet dataset in the sweep folder, one file per trial, one row per deliverable.
+
+The driver writes a trial's file whole, atomically (temporary name, fsync, rename), every time a row is
+added or the trial's status changes, so a reader never sees a torn file and a row never appears twice,
+also after a resume. pyarrow, pandas and duckdb read the folder as one dataset."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+SCHEDULE_KEYS = ("shape", "stages", "exponent", "budget_split", "lr")
+COLUMNS = pa.schema([
+    ("sweep", pa.string()), ("trial_id", pa.string()), ("criterion", pa.string()), ("method", pa.string()),
+    ("scheduler", pa.string()), ("shape", pa.string()), ("stages", pa.int64()), ("exponent", pa.float64()),
+    ("budget_split", pa.float64()), ("lr", pa.float64()), ("target_size", pa.float64()),
+    ("achieved_size", pa.float64()), ("params_total", pa.int64()), ("ppl_valid", pa.float64()),
+    ("wer", pa.float64()), ("wer_ci_low", pa.float64()), ("wer_ci_high", pa.float64()),
+    ("speed_ratio", pa.float64()), ("flop_ratio", pa.float64()), ("finetune_steps", pa.int64()),
+    ("wall_s", pa.float64()), ("node", pa.string()), ("status", pa.string()), ("checkpoint", pa.string()),
+])
+STATUSES = ("running", "complete", "stopped", "error")
+
+
+def results_dir(sweep_dir: str | Path) -> Path:
+    return Path(sweep_dir) / "results"
+
+
+def trial_file(sweep_dir: str | Path, trial_id: str) -> Path:
+    return results_dir(sweep_dir) / f"trial-{trial_id}.parquet"
+
+
+def read_trial_rows(sweep_dir: str | Path, trial_id: str) -> list[dict]:
+    path = trial_file(sweep_dir, trial_id)
+    return pq.read_table(path).to_pylist() if path.exists() else []
+
+
+def write_trial_rows(sweep_dir: str | Path, trial_id: str, rows: list[dict]) -> Path:
+    """Replace the trial's file with `rows` (one per target size; the last row for a size wins)."""
+    by_size = {row["target_size"]: row for row in rows}
+    table = pa.Table.from_pylist([{c: row.get(c) for c in COLUMNS.names} for row in by_size.values()], schema=COLUMNS)
+    path = trial_file(sweep_dir, trial_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        pq.write_table(table, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def read_results(sweep_dir: str | Path) -> pa.Table:
+    """Every row of the sweep (an empty table with the columns when there is none yet)."""
+    folder = results_dir(sweep_dir)
+    files = sorted(folder.glob("trial-*.parquet")) if folder.is_dir() else []
+    if not files:
+        return COLUMNS.empty_table()
+    return ds.dataset([str(f) for f in files], schema=COLUMNS, format="parquet").to_table()

@@ -1,0 +1,94 @@
+"""The function trainable: one trial prunes the base per its sampled config, checkpoints after every stage,
+reports every stage to Tune, and evaluates every deliverable. No Ray import at module level: the trial
+body is plain prunelab code that Tune calls."""
+from __future__ import annotations
+
+import socket
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+from prunelab.data.text import load_corpus
+from prunelab.evaluate.evaluator import Benchmark, evaluate_model
+from prunelab.evaluate.flops import flop_ratio
+from prunelab.lm.checkpoint import load_checkpoint, save_checkpoint
+from prunelab.lm.model import LMConfig, TransformerLM
+from prunelab.lm.score import perplexity
+from prunelab.lm.vocab import Vocab
+from prunelab.prune.deliver import deliverable_name
+from prunelab.prune.run import Resume, run_pruning
+from prunelab.sweep.space import prune_config
+from prunelab.sweep.spec import SweepSpec
+
+STAGE_CHECKPOINT = "stage.pt"
+
+
+def model_payload(model: TransformerLM, vocab: Vocab) -> dict:
+    """What travels to every trial through Ray's object store (plain data and tensors)."""
+    return {"config": model.config.to_dict(), "state_dict": model.state_dict(), "vocab": vocab.words,
+            "oov_penalty": vocab.oov_penalty}
+
+
+def model_from_payload(payload: dict) -> tuple[TransformerLM, Vocab]:
+    model = TransformerLM(LMConfig(**payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.eval(), Vocab(list(payload["vocab"]), payload["oov_penalty"])
+
+
+def trial_config(config: dict) -> dict:
+    """Grid trials carry their config under one key; searched trials have it flat."""
+    return dict(config.get("trial", config))
+
+
+def deliverables_dir(sweep_dir: str, trial_id: str) -> Path:
+    return Path(sweep_dir) / "deliverables" / trial_id
+
+
+def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
+    from ray import tune
+
+    spec = SweepSpec.model_validate(spec)
+    config = trial_config(config)
+    torch.set_num_threads(max(1, int(spec.resources.cpu)))
+    model, vocab = model_from_payload(base)
+    corpus = load_corpus(spec.data.corpus)
+    bench = Benchmark.load(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts)
+    pruning = prune_config(config, spec)
+    context = tune.get_context()
+    trial_id, node = context.get_trial_id(), socket.gethostname()
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            stage_model, _, info = load_checkpoint(Path(folder) / STAGE_CHECKPOINT)
+        resume = Resume(stage_model, info["stage"], info["finetune_steps"], info["wall_s"])
+    delivered_wer, delivered_speed = [], []
+    if resume is not None:
+        delivered_wer, delivered_speed = list(info["delivered_wer"]), list(info["delivered_speed"])
+    for stage in run_pruning(model, vocab, corpus, pruning, log=lambda line: print(line, flush=True), resume=resume):
+        metrics = {"stage": stage.stage, "n_stages": stage.n_stages, "target_size": stage.target_size,
+                   "achieved_size": stage.achieved_size, "finetune_steps": stage.finetune_steps,
+                   "wall_s": stage.wall_s, "node": node, "delivered": stage.delivered,
+                   "final": stage.stage == stage.n_stages}
+        if stage.delivered:
+            result = evaluate_model(stage.model, vocab, bench, trigram=False, speed_vs=(model, vocab),
+                                    speed_repeats=3, threads=max(1, int(spec.resources.cpu)))
+            path = save_checkpoint(deliverables_dir(sweep_dir, trial_id) / deliverable_name(stage.target_size),
+                                   stage.model, vocab, {**result, "trial_config": config})
+            delivered_wer.append(result["wer"])
+            delivered_speed.append(result["speed_ratio"])
+            metrics.update({key: result[key] for key in ("ppl_valid", "wer", "wer_ci_low", "wer_ci_high",
+                                                          "speed_ratio", "params_total")})
+            metrics.update({"flop_ratio": flop_ratio(stage.model, model), "checkpoint": str(path)})
+        else:
+            metrics["ppl_valid"] = perplexity(stage.model, vocab, corpus.valid)
+        if delivered_wer:  # the search objectives: means over the sizes delivered so far
+            metrics["wer_mean"] = statistics.fmean(delivered_wer)
+            metrics["speed_ratio_mean"] = statistics.fmean(delivered_speed)
+        with tempfile.TemporaryDirectory() as folder:
+            save_checkpoint(Path(folder) / STAGE_CHECKPOINT, stage.model, vocab,
+                            {"stage": stage.stage, "finetune_steps": stage.finetune_steps, "wall_s": stage.wall_s,
+                             "delivered_wer": delivered_wer, "delivered_speed": delivered_speed})
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
