@@ -55,6 +55,13 @@ class _FlushedWandbActor(_WandbLoggingActor):
 class FlushedWandbLoggerCallback(WandbLoggerCallback):
     _logger_actor_cls = _FlushedWandbActor
 
+    def on_experiment_end(self, trials, **info):
+        """Stop every logging actor still open (a trial that ended abnormally never got its stop signal),
+        then wait a bounded time for their runs to be written: never hang the driver."""
+        for trial in list(self._trial_logging_actors):
+            self._signal_logging_actor_stop(trial=trial)
+        self._cleanup_logging_actors(timeout=120, kill_on_timeout=True)
+
     def __del__(self):  # the parent's __del__ touches Ray after interpreter shutdown has begun
         try:
             super().__del__()

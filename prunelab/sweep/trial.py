@@ -3,6 +3,7 @@ reports every stage to Tune, and evaluates every deliverable. No Ray import at m
 body is plain prunelab code that Tune calls."""
 from __future__ import annotations
 
+import math
 import socket
 import statistics
 import tempfile
@@ -84,9 +85,10 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
             metrics.update({"flop_ratio": flop_ratio(stage.model, model), "checkpoint": str(path)})
         else:
             metrics["ppl_valid"] = perplexity(stage.model, vocab, corpus.valid)
-        if delivered_wer:  # the search objectives: means over the sizes delivered so far
-            metrics["wer_mean"] = statistics.fmean(delivered_wer)
-            metrics["speed_ratio_mean"] = statistics.fmean(delivered_speed)
+        # the search objectives, means over the sizes delivered so far (NaN before the first: Tune wants every
+        # result to carry them; a trial stopped before delivering anything ends as failed in Optuna)
+        metrics["wer_mean"] = statistics.fmean(delivered_wer) if delivered_wer else math.nan
+        metrics["speed_ratio_mean"] = statistics.fmean(delivered_speed) if delivered_speed else math.nan
         with tempfile.TemporaryDirectory() as folder:
             save_checkpoint(Path(folder) / STAGE_CHECKPOINT, stage.model, vocab,
                             {"stage": stage.stage, "finetune_steps": stage.finetune_steps, "wall_s": stage.wall_s,
