@@ -147,6 +147,34 @@ def print_best_per_size(sweep_dir) -> None:
               f"trial {row['trial_id']}")
 
 
+def cmd_resume(args) -> int:
+    from prunelab.sweep.query import find_sweep
+    from prunelab.sweep.tuner import resume_sweep
+
+    sweep_dir = find_sweep(args.sweep)
+    resume_sweep(sweep_dir, args.address)
+    print_best_per_size(sweep_dir)
+    return 0
+
+
+def cmd_export(args) -> int:
+    import shutil
+
+    from prunelab.sweep.query import best_configs, find_sweep
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise PrunelabError(f"{out} exists; use --force to overwrite it")
+    (row,) = best_configs(find_sweep(args.sweep), args.target_size, "wer", 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.copyfile(row["checkpoint"], tmp)
+    tmp.replace(out)
+    print(f"exported trial {row['trial_id']} ({row['criterion']} / {row['method']} / {row['scheduler']}, "
+          f"size {row['achieved_size']:.4f}, WER {100 * row['wer']:.2f}%) to {out}")
+    return 0
+
+
 def cmd_best(args) -> int:
     from prunelab.sweep.query import best_configs, find_sweep
 
@@ -241,6 +269,18 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--storage", default=None, help="where the sweep folder goes (default: the spec's storage, runs)")
     sw.add_argument("--name", default=None, help="sweep name (default: the spec's name)")
     sw.set_defaults(func=cmd_sweep)
+
+    rs = commands.add_parser("resume", help="continue an interrupted sweep (finished trials are not rerun)")
+    rs.add_argument("sweep", help="sweep name (under runs/) or folder")
+    rs.add_argument("--address", default=None, help="join this Ray cluster instead of starting a local one")
+    rs.set_defaults(func=cmd_resume)
+
+    ex = commands.add_parser("export", help="write the best model for a target size as a standalone checkpoint")
+    ex.add_argument("sweep", help="sweep name (under runs/) or folder")
+    ex.add_argument("--target-size", type=float, required=True)
+    ex.add_argument("-o", "--output", required=True, help="checkpoint path to write")
+    ex.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    ex.set_defaults(func=cmd_export)
 
     best = commands.add_parser("best", help="the best configurations for a target size in a sweep's results")
     best.add_argument("sweep", help="sweep name (under runs/) or folder")
