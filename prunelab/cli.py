@@ -73,13 +73,37 @@ def cmd_eval(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    """The main job on the embedded default: the tiny base (trained once, then cached), its evaluation,
+    then the demo sweep (resumed if an earlier demo was interrupted, shown if it finished)."""
     from prunelab.evaluate.evaluator import Benchmark, evaluate_model
     from prunelab.lm.base import train_or_load_base
+    from prunelab.sweep.spec import load_spec
+    from prunelab.sweep.tuner import SPEC_FILE, resume_sweep, run_sweep, sweep_dir_for
 
     model, vocab, _, path = train_or_load_base("tiny", minutes=args.minutes)
-    bench = Benchmark.load()
-    print(format_report(str(path), evaluate_model(model, vocab, bench)))
+    print(format_report(str(path), evaluate_model(model, vocab, Benchmark.load())), flush=True)
+    spec = load_spec(args.spec, overrides={"base": str(path)})
+    sweep_dir = sweep_dir_for(spec)
+    if not (sweep_dir / SPEC_FILE).exists():
+        print(f"running the demo sweep {args.spec} into {sweep_dir}", flush=True)
+        run_sweep(spec)
+    elif _sweep_finished(sweep_dir):
+        print(f"the demo sweep in {sweep_dir} has finished (delete that folder to run it again)")
+    else:
+        print(f"resuming the unfinished demo sweep in {sweep_dir}", flush=True)
+        resume_sweep(sweep_dir)
+    print_best_per_size(sweep_dir)
     return 0
+
+
+def _sweep_finished(sweep_dir) -> bool:
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        trials = ExperimentAnalysis(str(sweep_dir)).trials
+    except Exception:  # no readable experiment state yet: not finished
+        return False
+    return bool(trials) and all(t.status == "TERMINATED" for t in trials)
 
 
 def _sizes(text: str) -> tuple[float, ...]:
@@ -208,8 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prunelab", description="Find the best way to shrink a Transformer LM for ASR rescoring.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="the main job on the embedded default: train (or load) the tiny base and evaluate it")
+    demo = commands.add_parser("demo", help="the main job on the embedded default: the tiny base, its evaluation, "
+                                            "and the demo sweep")
     demo.add_argument("--minutes", type=float, default=None, help="training budget if the tiny base is not cached (default 3)")
+    demo.add_argument("--spec", default="sweeps/demo.yaml", help="sweep spec to run (default sweeps/demo.yaml)")
     demo.set_defaults(func=cmd_demo)
 
     train = commands.add_parser("train-base", help="train a base LM of a preset and cache its checkpoint")
