@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from prunelab.lm.model import TransformerLM
 from prunelab.lm.vocab import BOS, EOS, Vocab
@@ -47,7 +46,9 @@ def sequence_logprobs(model: TransformerLM, sequences: list[list[int]], batch_si
             inputs[row, :n] = torch.tensor(tokens[:-1])
             targets[row, :n] = torch.tensor(tokens[1:])
             mask[row, skip:n] = True
-        logprobs = F.log_softmax(model(inputs).float(), dim=-1).gather(2, targets.unsqueeze(-1)).squeeze(-1)
+        logits = model(inputs).float()
+        # log p(target) = logit(target) - logsumexp(logits): no (batch x time x vocab) log-softmax tensor written
+        logprobs = logits.gather(2, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
         sums = (logprobs * mask).sum(dim=1).tolist()
         for (index, _, _), value in zip(batch, sums):
             totals[index] += value
