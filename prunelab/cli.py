@@ -27,8 +27,8 @@ def cmd_train_base(args) -> int:
     from prunelab.lm.base import train_or_load_base
 
     corpus = load_corpus(args.corpus) if args.corpus else None
-    train_or_load_base(args.preset, args.out, args.minutes, corpus=corpus, force=args.force, threads=args.threads,
-                       more=args.more)
+    train_or_load_base(args.preset, args.out, args.minutes, args.steps, corpus=corpus, force=args.force,
+                       threads=args.threads, more=args.more)
     return 0
 
 
@@ -80,7 +80,7 @@ def cmd_demo(args) -> int:
     from prunelab.sweep.spec import load_spec
     from prunelab.sweep.tuner import SPEC_FILE, resume_sweep, run_sweep, sweep_dir_for
 
-    model, vocab, _, path = train_or_load_base("tiny", minutes=args.minutes)
+    model, vocab, _, path = train_or_load_base("tiny", minutes=args.minutes, steps=args.steps)
     print(format_report(str(path), evaluate_model(model, vocab, Benchmark.load())), flush=True)
     spec = load_spec(args.spec, overrides={"base": str(path)})
     sweep_dir = sweep_dir_for(spec)
@@ -234,13 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the main job on the embedded default: the tiny base, its evaluation, "
                                             "and the demo sweep")
-    demo.add_argument("--minutes", type=float, default=None, help="training budget if the tiny base is not cached (default 3)")
+    demo.add_argument("--minutes", type=float, default=None, help="training budget if the tiny base is not cached")
+    demo.add_argument("--steps", type=int, default=None, help="training steps if the tiny base is not cached (default 1200)")
     demo.add_argument("--spec", default="sweeps/demo.yaml", help="sweep spec to run (default sweeps/demo.yaml)")
     demo.set_defaults(func=cmd_demo)
 
     train = commands.add_parser("train-base", help="train a base LM of a preset and cache its checkpoint")
     train.add_argument("--preset", required=True, choices=["tiny", "small"])
-    train.add_argument("--minutes", type=float, default=None, help="wall-clock training budget (default: tiny 3, small 75)")
+    train.add_argument("--minutes", type=float, default=None, help="wall-clock training budget (default: small 75)")
+    train.add_argument("--steps", type=int, default=None, help="training steps (default: tiny 1200)")
     train.add_argument("--out", default=None, help="checkpoint path (default models/PRESET.pt)")
     train.add_argument("--corpus", default=None, help="corpus folder with train/valid/test(.txt|.txt.xz); default: shipped")
     train.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")

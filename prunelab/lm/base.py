@@ -13,7 +13,9 @@ from prunelab.lm.score import perplexity
 from prunelab.lm.train import TrainConfig, train_base
 from prunelab.lm.vocab import Vocab
 
-DEFAULT_MINUTES = {"tiny": 3.0, "small": 75.0}
+# tiny trains for a fixed number of steps (the same model on a busy or a quiet machine, about 3 minutes);
+# small for a wall-clock budget
+DEFAULT_BUDGET = {"tiny": {"steps": 1200, "minutes": None}, "small": {"steps": 10_000, "minutes": 75.0}}
 
 
 def default_base_path(preset: str) -> Path:
@@ -21,6 +23,7 @@ def default_base_path(preset: str) -> Path:
 
 
 def train_or_load_base(preset: str, out: str | Path | None = None, minutes: float | None = None,
+                       steps: int | None = None,
                        corpus: Corpus | None = None, force: bool = False, threads: int | None = None,
                        more: bool = False, log: Callable[[str], None] = print) -> tuple[TransformerLM, Vocab, dict, Path]:
     """Return the cached base model of `preset` at `out`, training it first when missing (or `force`).
@@ -42,9 +45,11 @@ def train_or_load_base(preset: str, out: str | Path | None = None, minutes: floa
             f"valid ppl {info.get('ppl_valid', float('nan')):.1f}); --force retrains")
         return model, vocab, info, out
     corpus = corpus or load_corpus()
-    minutes = DEFAULT_MINUTES[preset] if minutes is None else minutes
-    log(f"training the {preset} base for up to {minutes:g} min on {corpus.n_words('train'):,} words "
-        f"({corpus.source})")
+    budget = dict(DEFAULT_BUDGET[preset])
+    if minutes is not None or steps is not None:
+        budget = {"minutes": minutes, "steps": steps or 1_000_000}
+    limit = f"{budget['minutes']:g} min" if budget["minutes"] else f"{budget['steps']:,} steps"
+    log(f"training the {preset} base for up to {limit} on {corpus.n_words('train'):,} words ({corpus.source})")
     partial = out.with_name(out.stem + ".partial.pt")
     last_save = [time.monotonic()]
 
@@ -53,8 +58,8 @@ def train_or_load_base(preset: str, out: str | Path | None = None, minutes: floa
             save_checkpoint(partial, model, vocab, {"preset": preset, "partial": True, **progress})
             last_save[0] = time.monotonic()
 
-    model, vocab, info = train_base(corpus, preset, TrainConfig(minutes=minutes, threads=threads), log,
-                                    on_progress=save_partial, init=init)
+    train_config = TrainConfig(minutes=budget["minutes"], steps=budget["steps"], threads=threads)
+    model, vocab, info = train_base(corpus, preset, train_config, log, on_progress=save_partial, init=init)
     if earlier:
         info["runs"] = earlier.get("runs", [{k: earlier[k] for k in ("steps", "tokens", "train_minutes")}]) + [
             {k: info[k] for k in ("steps", "tokens", "train_minutes")}]
