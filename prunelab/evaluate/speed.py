@@ -10,7 +10,7 @@ import time
 import torch
 
 from prunelab.lm.model import TransformerLM
-from prunelab.lm.score import sentence_ids, sequence_logprobs
+from prunelab.lm.score import SCORING_BATCH, sentence_ids, sequence_logprobs
 from prunelab.lm.vocab import Vocab
 
 
@@ -21,7 +21,7 @@ def _time_once(model: TransformerLM, sequences: list[list[int]], batch_size: int
 
 
 def measure_speed(model: TransformerLM, vocab: Vocab, sentences: list[str], repeats: int = 5,
-                  threads: int = 1, batch_size: int = 64, reference: tuple[TransformerLM, Vocab] | None = None) -> dict:
+                  threads: int = 1, batch_size: int = SCORING_BATCH, reference: tuple[TransformerLM, Vocab] | None = None) -> dict:
     """tokens/s of scoring `sentences` (median of `repeats`); with `reference`, also the speed ratio
     (reference time / model time per repeat, median), the two timed alternately after one warm-up each."""
     previous_threads = torch.get_num_threads()

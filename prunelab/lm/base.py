@@ -13,7 +13,7 @@ from prunelab.lm.score import perplexity
 from prunelab.lm.train import TrainConfig, train_base
 from prunelab.lm.vocab import Vocab
 
-# tiny trains for a fixed number of steps (the same model on a busy or a quiet machine, about 3 minutes);
+# tiny trains for a fixed number of steps (the same model on a busy or a quiet machine, about 2 minutes);
 # small for a wall-clock budget
 DEFAULT_BUDGET = {"tiny": {"steps": 1200, "minutes": None}, "small": {"steps": 10_000, "minutes": 75.0}}
 

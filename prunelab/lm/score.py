@@ -6,6 +6,11 @@ import torch
 from prunelab.lm.model import TransformerLM
 from prunelab.lm.vocab import BOS, EOS, Vocab
 
+# Sentences per forward pass. Small batches keep the (batch x time x vocab) logits in cache: measured here
+# with the small base on 2 threads, 16 scored 8,900 tokens/s against 7,600 at 64, and a 50% structured model
+# reached 1.62x the base's speed at 16 against 1.31x at 64.
+SCORING_BATCH = 16
+
 
 def _windows(length: int, context: int) -> list[tuple[int, int, int]]:
     """(start, end, first_scored) windows over targets 0..length-1 so each target sees <= context tokens."""
@@ -21,7 +26,7 @@ def _windows(length: int, context: int) -> list[tuple[int, int, int]]:
 
 
 @torch.inference_mode()
-def sequence_logprobs(model: TransformerLM, sequences: list[list[int]], batch_size: int = 64) -> list[float]:
+def sequence_logprobs(model: TransformerLM, sequences: list[list[int]], batch_size: int = SCORING_BATCH) -> list[float]:
     """Sum of natural-log probabilities of each sequence's tokens after the first (`<s>` is the first).
 
     Sequences are sorted by length and padded per batch; sequences longer than the context are
@@ -59,13 +64,13 @@ def sentence_ids(vocab: Vocab, sentence: str) -> list[int]:
     return [vocab.index[BOS]] + vocab.encode(sentence) + [vocab.index[EOS]]
 
 
-def sentence_logprobs(model: TransformerLM, vocab: Vocab, sentences: list[str], batch_size: int = 64) -> list[float]:
+def sentence_logprobs(model: TransformerLM, vocab: Vocab, sentences: list[str], batch_size: int = SCORING_BATCH) -> list[float]:
     """log P(sentence + `</s>`) in nats, with `oov_penalty` subtracted per out-of-vocabulary word."""
     scores = sequence_logprobs(model, [sentence_ids(vocab, s) for s in sentences], batch_size)
     return [score - vocab.oov_penalty * vocab.count_oov(s) for score, s in zip(scores, sentences)]
 
 
-def perplexity(model: TransformerLM, vocab: Vocab, sentences: list[str], batch_size: int = 64) -> float:
+def perplexity(model: TransformerLM, vocab: Vocab, sentences: list[str], batch_size: int = SCORING_BATCH) -> float:
     """exp of the mean negative log-probability per predicted token (words + `</s>`), `<unk>` as a token.
 
     This is the closed-vocabulary perplexity that the n-gram baseline reports too (no OOV penalty)."""
