@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import zipfile
 from pathlib import Path
 
 import torch
 
+from prunelab.atomic import atomic_write
 from prunelab.errors import PrunelabError
 from prunelab.lm.model import LMConfig, TransformerLM
 from prunelab.lm.vocab import Vocab
@@ -33,13 +33,7 @@ def save_checkpoint(path: str | Path, model: TransformerLM, vocab: Vocab, info: 
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}, "info": _plain(info or {}),
         "masks": {k: v.detach().clone() for k, v in model.masks.items()},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        torch.save(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def load_checkpoint(path: str | Path) -> tuple[TransformerLM, Vocab, dict]:

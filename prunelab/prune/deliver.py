@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from prunelab.atomic import atomic_write
 from prunelab.data.text import Corpus
 from prunelab.errors import PrunelabError
 from prunelab.lm.checkpoint import save_checkpoint
@@ -19,13 +19,7 @@ def deliverable_name(size: float) -> str:
 
 
 def write_json_atomic(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda handle: handle.write((json.dumps(data, indent=2) + "\n").encode()))
 
 
 def prune_and_save(base: TransformerLM, vocab: Vocab, corpus: Corpus, config: PruneConfig, out: str | Path,

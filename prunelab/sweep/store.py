@@ -5,12 +5,13 @@ added or the trial's status changes, so a reader never sees a torn file and a ro
 also after a resume. pyarrow, pandas and duckdb read the folder as one dataset."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+from prunelab.atomic import atomic_write
 
 SCHEDULE_KEYS = ("shape", "stages", "exponent", "budget_split", "lr")
 COLUMNS = pa.schema([
@@ -44,13 +45,7 @@ def write_trial_rows(sweep_dir: str | Path, trial_id: str, rows: list[dict]) -> 
     table = pa.Table.from_pylist([{c: row.get(c) for c in COLUMNS.names} for row in by_size.values()], schema=COLUMNS)
     path = trial_file(sweep_dir, trial_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        pq.write_table(table, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda handle: pq.write_table(table, handle))
 
 
 def read_results(sweep_dir: str | Path) -> pa.Table:

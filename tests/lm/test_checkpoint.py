@@ -15,7 +15,7 @@ def test_round_trip_gives_identical_outputs(trained_lm, tmp_path):
     assert torch.equal(model(tokens), loaded(tokens))
     assert loaded_vocab.words == vocab.words and loaded_vocab.oov_penalty == vocab.oov_penalty
     assert info["note"] == "x"
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.glob("*.tmp"))
 
 
 def test_missing_truncated_and_foreign_files_are_refused(trained_lm, tmp_path):
