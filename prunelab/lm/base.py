@@ -50,15 +50,15 @@ def train_or_load_base(preset: str, out: str | Path | None = None, minutes: floa
         budget = {"minutes": minutes, "steps": steps or 1_000_000}
     limit = f"{budget['minutes']:g} min" if budget["minutes"] else f"{budget['steps']:,} steps"
     log(f"training the {preset} base for up to {limit} on {corpus.n_words('train'):,} words ({corpus.source})")
+    train_config = TrainConfig(minutes=budget["minutes"], steps=budget["steps"], threads=threads)
     partial = out.with_name(out.stem + ".partial.pt")
     last_save = [time.monotonic()]
 
     def save_partial(model, vocab, progress):
-        if time.monotonic() - last_save[0] > 600:
+        if time.monotonic() - last_save[0] > 60 * train_config.checkpoint_every_minutes:
             save_checkpoint(partial, model, vocab, {"preset": preset, "partial": True, **progress})
             last_save[0] = time.monotonic()
 
-    train_config = TrainConfig(minutes=budget["minutes"], steps=budget["steps"], threads=threads)
     model, vocab, info = train_base(corpus, preset, train_config, log, on_progress=save_partial, init=init)
     if earlier:
         info["runs"] = earlier.get("runs", [{k: earlier[k] for k in ("steps", "tokens", "train_minutes")}]) + [

@@ -29,7 +29,7 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     precision: str = "bf16"        # "bf16": autocast matmuls to bfloat16 (fp32 master weights); "fp32"
-    checkpoint_every_minutes: float = 10.0
+    checkpoint_every_minutes: float = 10.0  # how often `train_or_load_base` saves a partial checkpoint
 
 
 def token_stream(corpus_sentences: list[str], vocab: Vocab) -> torch.Tensor:

@@ -28,8 +28,7 @@ class Calibration:
 def prunable_matrices(model: TransformerLM, include_embedding: bool = True) -> dict[str, torch.Tensor]:
     """Weight matrices pruning may touch, by name: every Linear weight in the blocks (and the tied
     embedding / output matrix). A low-rank factor pair counts as its two Linears."""
-    matrices = {f"blocks.{name}.weight": module.weight for name, module in model.blocks.named_modules()
-                if isinstance(module, nn.Linear)}
+    matrices = {name: module.weight for name, module in _named_linears(model)}
     if include_embedding and isinstance(model.embed, TiedEmbedding):
         matrices["embed.weight"] = model.embed.weight
     return matrices

@@ -1,12 +1,10 @@
 """Converting between a compressed model and its effective dense form (same layer shapes)."""
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn as nn
 
-from prunelab.lm.model import FactorizedTiedEmbedding, LMConfig, LowRankLinear, TiedEmbedding, TransformerLM
+from prunelab.lm.model import FactorizedTiedEmbedding, LMConfig, LowRankLinear, TransformerLM
 
 
 def effective_weight(module: nn.Module) -> torch.Tensor:
@@ -39,10 +37,3 @@ def densify(model: TransformerLM) -> TransformerLM:
     state["embed.weight"] = effective_embedding(model.embed)
     dense.load_state_dict(state)
     return dense.train(model.training)
-
-
-def clone(model: TransformerLM) -> TransformerLM:
-    return copy.deepcopy(model)
-
-
-__all__ = ["TiedEmbedding", "clone", "densify", "effective_embedding", "effective_weight"]

@@ -154,7 +154,7 @@ class Structured(Method):
 
     @staticmethod
     def _variable_params(model):
-        config, total = model.config, 0
+        total = 0
         for block in model.blocks:
             total += sum(p.numel() for m in (block.attn.qkv, block.attn.proj, block.ff.up) for p in m.parameters())
             total += block.ff.down.weight.numel()
