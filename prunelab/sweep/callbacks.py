@@ -33,7 +33,7 @@ class ResultsStoreCallback(tune.Callback):
 
     def _finish(self, trial, status: str) -> None:
         rows = self._rows(trial)
-        if rows:
+        if rows and any(row["status"] != status for row in rows):  # unchanged files are not rewritten
             write_trial_rows(self.sweep_dir, trial.trial_id, [{**row, "status": status} for row in rows])
 
     def on_trial_complete(self, iteration, trials, trial, **info):
