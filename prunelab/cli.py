@@ -9,19 +9,6 @@ from pathlib import Path
 from prunelab.errors import PrunelabError
 
 
-def resolve_model(spec: str) -> Path:
-    """A checkpoint path, or a preset name meaning its cached base (models/PRESET.pt)."""
-    from prunelab.lm.base import default_base_path
-    from prunelab.lm.model import PRESETS
-
-    if spec in PRESETS and not Path(spec).exists():
-        path = default_base_path(spec)
-        if not path.exists():
-            raise PrunelabError(f"no cached {spec} base at {path}; run `prunelab train-base --preset {spec}` first")
-        return path
-    return Path(spec)
-
-
 def cmd_train_base(args) -> int:
     from prunelab.data.text import load_corpus
     from prunelab.lm.base import train_or_load_base
@@ -60,11 +47,12 @@ def format_report(name: str, m: dict) -> str:
 
 def cmd_eval(args) -> int:
     from prunelab.evaluate.evaluator import Benchmark, evaluate_model
+    from prunelab.lm.base import resolve_base
     from prunelab.lm.checkpoint import load_checkpoint
 
-    model, vocab, _ = load_checkpoint(resolve_model(args.model))
-    vs = load_checkpoint(resolve_model(args.vs))[:2] if args.vs else None
-    speed_vs = load_checkpoint(resolve_model(args.speed_vs))[:2] if args.speed_vs else None
+    model, vocab, _ = load_checkpoint(resolve_base(args.model))
+    vs = load_checkpoint(resolve_base(args.vs))[:2] if args.vs else None
+    speed_vs = load_checkpoint(resolve_base(args.speed_vs))[:2] if args.speed_vs else None
     bench = Benchmark.load(args.corpus, args.nbest, args.max_test_utts)
     metrics = evaluate_model(model, vocab, bench, vs=vs, speed_vs=speed_vs, trigram=not args.no_trigram,
                              speed=not args.no_speed, speed_repeats=args.repeats, threads=args.threads)
@@ -116,12 +104,13 @@ def _sizes(text: str) -> tuple[float, ...]:
 def cmd_prune(args) -> int:
     from prunelab.data.text import load_corpus
     from prunelab.evaluate.evaluator import Benchmark, evaluate_model
+    from prunelab.lm.base import resolve_base
     from prunelab.lm.checkpoint import load_checkpoint
     from prunelab.prune.deliver import prune_and_save
     from prunelab.prune.run import PruneConfig
     from prunelab.prune.schedules import Schedule
 
-    base_path = resolve_model(args.base)
+    base_path = resolve_base(args.base)
     base, vocab, _ = load_checkpoint(base_path)
     try:
         schedule = Schedule(args.shape, args.stages, args.exponent, _sizes(args.fractions or ""), args.budget_split)
@@ -155,6 +144,12 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def format_result_row(row: dict) -> str:
+    return (f"WER {100 * row['wer']:.2f}% ({100 * row['wer_ci_low']:.2f}-{100 * row['wer_ci_high']:.2f}), "
+            f"speed_ratio {row['speed_ratio']:.2f}x, {row['criterion']} / {row['method']} / {row['scheduler']}, "
+            f"trial {row['trial_id']}")
+
+
 def print_best_per_size(sweep_dir) -> None:
     from prunelab.sweep.query import best_configs
     from prunelab.sweep.store import read_results
@@ -166,9 +161,7 @@ def print_best_per_size(sweep_dir) -> None:
             (row,) = best_configs(sweep_dir, size, top=1)
         except PrunelabError:
             continue
-        print(f"  {size:g}: WER {100 * row['wer']:.2f}% ({100 * row['wer_ci_low']:.2f}-{100 * row['wer_ci_high']:.2f}), "
-              f"speed_ratio {row['speed_ratio']:.2f}x, {row['criterion']} / {row['method']} / {row['scheduler']}, "
-              f"trial {row['trial_id']}")
+        print(f"  {size:g}: {format_result_row(row)}")
 
 
 def cmd_resume(args) -> int:
@@ -207,9 +200,7 @@ def cmd_best(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for row in rows:
-        print(f"WER {100 * row['wer']:.2f}% ({100 * row['wer_ci_low']:.2f}-{100 * row['wer_ci_high']:.2f})  "
-              f"speed_ratio {row['speed_ratio']:.2f}x  size {row['achieved_size']:.4f}  {row['criterion']} / "
-              f"{row['method']} / {row['scheduler']}  trial {row['trial_id']}  {row['checkpoint']}")
+        print(f"{format_result_row(row)}, size {row['achieved_size']:.4f}, {row['checkpoint']}")
     return 0
 
 

@@ -22,6 +22,16 @@ def default_base_path(preset: str) -> Path:
     return Path("models") / f"{preset}.pt"
 
 
+def resolve_base(spec: str) -> Path:
+    """A checkpoint path, or a preset name meaning its cached base (models/PRESET.pt)."""
+    if spec in PRESETS and not Path(spec).exists():
+        path = default_base_path(spec)
+        if not path.exists():
+            raise PrunelabError(f"no cached {spec} base at {path}; run `prunelab train-base --preset {spec}` first")
+        return path
+    return Path(spec)
+
+
 def train_or_load_base(preset: str, out: str | Path | None = None, minutes: float | None = None,
                        steps: int | None = None,
                        corpus: Corpus | None = None, force: bool = False, threads: int | None = None,

@@ -61,9 +61,9 @@ def _trainable(spec: SweepSpec, sweep_dir: Path):
 
     from prunelab.lm.checkpoint import load_checkpoint
     from prunelab.sweep.trial import model_payload, run_trial
-    from prunelab.cli import resolve_model
+    from prunelab.lm.base import resolve_base
 
-    model, vocab, _ = load_checkpoint(resolve_model(spec.base))
+    model, vocab, _ = load_checkpoint(resolve_base(spec.base))
     trainable = tune.with_parameters(run_trial, base=model_payload(model, vocab), spec=spec.model_dump(),
                                      sweep_dir=str(sweep_dir))
     return tune.with_resources(trainable, {"cpu": spec.resources.cpu})

@@ -2,10 +2,9 @@ from prunelab.lm.train import TrainConfig, lr_at, token_stream
 
 
 def test_training_lowers_validation_perplexity(trained_lm):
-    _, _, _ = trained_lm  # trained in the session fixture; its history is in the checkpoint info
     from prunelab.lm.checkpoint import load_checkpoint
 
-    info = load_checkpoint(trained_lm[2])[2]
+    info = load_checkpoint(trained_lm[2])[2]  # trained in the session fixture; its history is in the info
     assert info["steps"] == 60 and info["tokens"] == 60 * 16 * 16
     assert info["history"][-1]["ppl_valid_subset"] < 2000 * 0.5  # far below a uniform guess over 2,004 tokens
 
