@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from prunelab.lm.model import TransformerLM
 from prunelab.lm.vocab import BOS, EOS, Vocab
@@ -51,10 +52,12 @@ def sequence_logprobs(model: TransformerLM, sequences: list[list[int]], batch_si
             inputs[row, :n] = torch.tensor(tokens[:-1])
             targets[row, :n] = torch.tensor(tokens[1:])
             mask[row, skip:n] = True
-        logits = model(inputs).float()
-        # log p(target) = logit(target) - logsumexp(logits): no (batch x time x vocab) log-softmax tensor written
-        logprobs = logits.gather(2, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-        sums = (logprobs * mask).sum(dim=1).tolist()
+        # the output layer (the costliest part of a word LM) runs only at the scored positions, not at padding,
+        # and log p(target) comes from one fused log-softmax + gather kernel
+        logits = model.embed.decode(model.hidden(inputs)[mask]).float()
+        logprobs = torch.zeros(len(batch), width)
+        logprobs[mask] = -F.cross_entropy(logits, targets[mask], reduction="none")
+        sums = logprobs.sum(dim=1).tolist()
         for (index, _, _), value in zip(batch, sums):
             totals[index] += value
     return totals
