@@ -80,6 +80,7 @@ def evaluate_model(model: TransformerLM, vocab: Vocab, bench: Benchmark, *, vs: 
     own = rescore(bench, neural_scorer(model, vocab))
     own_errors = own.test_errors(test)
     result.update(wer_figures(bench, own_errors))
+    result["utt_errors"] = [int(e) for e in own_errors]  # word errors per test utterance: paired comparisons later
     result.update({
         "lm_scale": own.weights.lm_scale, "word_insertion": own.weights.word_insertion, "wer_dev": own.dev_wer,
         "wer_1best": wer(test.errors[:, 0], test.ref_words),

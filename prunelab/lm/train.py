@@ -63,17 +63,30 @@ def make_optimizer(model: TransformerLM, lr: float, weight_decay: float) -> torc
                               {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.98))
 
 
+MICRO_BATCH = 16  # sequences per forward/backward pass: bounds the (sequences x context x vocab) logits in memory
+
+
 def training_step(model: TransformerLM, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
-                  targets: torch.Tensor, precision: str = "bf16", grad_clip: float = 1.0) -> float:
-    """One optimizer step on next-token cross-entropy; returns the loss."""
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-        logits = model(inputs)
-    loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+                  targets: torch.Tensor, precision: str = "bf16", grad_clip: float = 1.0,
+                  micro_batch: int = MICRO_BATCH) -> float:
+    """One optimizer step on next-token cross-entropy over the whole batch; returns the loss.
+
+    The batch runs in slices of `micro_batch` sequences whose gradients add up to the whole batch's
+    (each slice's mean loss weighted by its share of the tokens), so memory stays bounded without
+    changing the step."""
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    total = 0.0
+    for start in range(0, len(inputs), micro_batch):
+        part_inputs, part_targets = inputs[start:start + micro_batch], targets[start:start + micro_batch]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(part_inputs)
+        loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), part_targets.reshape(-1))
+        share = part_targets.numel() / targets.numel()
+        (loss * share).backward()
+        total += loss.item() * share
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
-    return loss.item()
+    return total
 
 
 def train_base(corpus: Corpus, preset: str, config: TrainConfig,

@@ -34,7 +34,7 @@ def prunable_matrices(model: TransformerLM, include_embedding: bool = True) -> d
     return matrices
 
 
-def calibrate(model: TransformerLM, vocab: Vocab, corpus: Corpus, n_sequences: int = 256, batch_size: int = 32,
+def calibrate(model: TransformerLM, vocab: Vocab, corpus: Corpus, n_sequences: int = 256, batch_size: int = 8,
               seed: int = 1234) -> Calibration:
     """Collect statistics over `n_sequences` random context windows of the training text."""
     matrices = prunable_matrices(model)

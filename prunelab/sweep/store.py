@@ -20,6 +20,7 @@ COLUMNS = pa.schema([
     ("budget_split", pa.float64()), ("lr", pa.float64()), ("target_size", pa.float64()),
     ("achieved_size", pa.float64()), ("params_total", pa.int64()), ("ppl_valid", pa.float64()),
     ("wer", pa.float64()), ("wer_ci_low", pa.float64()), ("wer_ci_high", pa.float64()),
+    ("utt_errors", pa.list_(pa.int32())),
     ("speed_ratio", pa.float64()), ("flop_ratio", pa.float64()), ("finetune_steps", pa.int64()),
     ("wall_s", pa.float64()), ("node", pa.string()), ("status", pa.string()), ("checkpoint", pa.string()),
 ])

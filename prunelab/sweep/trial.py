@@ -80,7 +80,7 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
                                    stage.model, vocab, {**result, "trial_config": config})
             delivered_wer.append(result["wer"])
             delivered_speed.append(result["speed_ratio"])
-            metrics.update({key: result[key] for key in ("ppl_valid", "wer", "wer_ci_low", "wer_ci_high",
+            metrics.update({key: result[key] for key in ("ppl_valid", "wer", "wer_ci_low", "wer_ci_high", "utt_errors",
                                                           "speed_ratio", "params_total")})
             metrics.update({"flop_ratio": flop_ratio(stage.model, model), "checkpoint": str(path)})
         else:

@@ -75,7 +75,7 @@ def _callbacks(spec: SweepSpec, sweep_dir: Path) -> list:
     callbacks = [ResultsStoreCallback(spec.name, str(sweep_dir)), ProgressCallback(spec, str(sweep_dir))]
     if spec.wandb.mode != "disabled":
         callbacks.append(FlushedWandbLoggerCallback(project=spec.wandb.project, group=spec.name, mode=spec.wandb.mode,
-                                                    dir=str(sweep_dir / "wandb"), excludes=["checkpoint", "node"]))
+                                                    dir=str(sweep_dir / "wandb"), excludes=["checkpoint", "node", "utt_errors"]))
     return callbacks
 
 
