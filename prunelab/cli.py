@@ -204,6 +204,36 @@ def cmd_best(args) -> int:
     return 0
 
 
+def cmd_cluster_start(args) -> int:
+    from prunelab import cluster
+
+    state = cluster.start(args.folder, args.nodes, args.cpus_per_node, args.object_store_mb)
+    print(f"started {state['nodes']} Ray node(s) with {state['cpus_per_node']} CPU(s) each at {state['address']} "
+          f"(loopback, token auth, no dashboard)")
+    print("use it from this shell with:")
+    for key, value in cluster.auth_env(args.folder).items():
+        print(f"  export {key}={value}")
+    print(f"  prunelab sweep SPEC --address {state['address']}")
+    return 0
+
+
+def cmd_cluster_stop(args) -> int:
+    from prunelab import cluster
+
+    pids = cluster.stop(args.folder)
+    print(f"stopped the cluster in {args.folder} ({len(pids)} processes)")
+    return 0
+
+
+def cmd_cluster_env(args) -> int:
+    from prunelab import cluster
+
+    cluster.read_state(args.folder)
+    for key, value in cluster.auth_env(args.folder).items():
+        print(f"export {key}={value}")
+    return 0
+
+
 def cmd_build_corpus(args) -> int:
     from prunelab.data.build_corpus import build_corpus
 
@@ -308,6 +338,20 @@ def build_parser() -> argparse.ArgumentParser:
     best.add_argument("--top", type=int, default=5)
     best.add_argument("--json", action="store_true", help="a list of objects with the Parquet column names")
     best.set_defaults(func=cmd_best)
+
+    cl = commands.add_parser("cluster", help="a local multi-node Ray cluster on loopback with token auth (tests, laptops)")
+    cl_commands = cl.add_subparsers(dest="cluster_command", required=True)
+    cs = cl_commands.add_parser("start", help="start a head and worker nodes on 127.0.0.2")
+    cs.add_argument("--nodes", type=int, default=2, help="number of nodes, head included (default 2)")
+    cs.add_argument("--cpus-per-node", type=int, default=1)
+    cs.add_argument("--object-store-mb", type=int, default=200, help="object store per node in MB (default 200)")
+    cs.set_defaults(func=cmd_cluster_start)
+    cp = cl_commands.add_parser("stop", help="end exactly the processes of the cluster recorded in --folder")
+    cp.set_defaults(func=cmd_cluster_stop)
+    ce = cl_commands.add_parser("env", help="print the export lines a driver needs (token auth)")
+    ce.set_defaults(func=cmd_cluster_env)
+    for sub_parser in (cs, cp, ce):
+        sub_parser.add_argument("--folder", default=".ray-cluster", help="state, token and address (default .ray-cluster)")
 
     data = commands.add_parser("data", help="rebuild the shipped data (needs the [asr] extra and apt packages)")
     data_commands = data.add_subparsers(dest="data_command", required=True)

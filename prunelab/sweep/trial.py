@@ -48,6 +48,7 @@ def deliverables_dir(sweep_dir: str, trial_id: str) -> Path:
 
 
 def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
+    import ray
     from ray import tune
 
     spec = SweepSpec.model_validate(spec)
@@ -58,7 +59,9 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
     bench = Benchmark.load(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts)
     pruning = prune_config(config, spec)
     context = tune.get_context()
-    trial_id, node = context.get_trial_id(), socket.gethostname()
+    trial_id = context.get_trial_id()
+    # host name and Ray node ID: several Ray nodes may share one host
+    node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:12]}"
     resume = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
