@@ -154,7 +154,7 @@ def print_best_per_size(sweep_dir) -> None:
     from prunelab.sweep.query import best_configs
     from prunelab.sweep.store import read_results
 
-    sizes = sorted(set(read_results(sweep_dir).column("target_size").to_pylist()), reverse=True)
+    sizes = sorted({s for s in read_results(sweep_dir).column("target_size").to_pylist() if s is not None}, reverse=True)
     print(f"best configuration per target size ({sweep_dir}):")
     for size in sizes:
         try:

@@ -20,20 +20,26 @@ class ResultsStoreCallback(tune.Callback):
     def _rows(self, trial) -> list[dict]:
         return read_trial_rows(self.sweep_dir, trial.trial_id)
 
+    def _row(self, trial, result: dict, status: str) -> dict:
+        config = trial_config(trial.config)
+        return {"sweep": self.sweep, "trial_id": trial.trial_id, "criterion": config["criterion"],
+                "method": config["method"], "scheduler": config["scheduler"],
+                **{key: config.get(key) for key in SCHEDULE_KEYS},
+                **{key: result.get(key) for key in ROW_METRICS}, "status": status}
+
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if not result.get("delivered"):
             return
-        config = trial_config(trial.config)
-        row = {"sweep": self.sweep, "trial_id": trial.trial_id, "criterion": config["criterion"],
-               "method": config["method"], "scheduler": config["scheduler"],
-               **{key: config.get(key) for key in SCHEDULE_KEYS},
-               **{key: result.get(key) for key in ROW_METRICS},
-               "status": "complete" if result.get("final") else "running"}
+        row = self._row(trial, result, "complete" if result.get("final") else "running")
         write_trial_rows(self.sweep_dir, trial.trial_id, self._rows(trial) + [row])
 
     def _finish(self, trial, status: str) -> None:
         rows = self._rows(trial)
-        if rows and any(row["status"] != status for row in rows):  # unchanged files are not rewritten
+        if not rows and status != "complete" and trial.last_result:
+            # stopped (or failed) before its first deliverable: one row without a target size records how far it got
+            last = {**trial.last_result, "target_size": None, "checkpoint": None}
+            write_trial_rows(self.sweep_dir, trial.trial_id, [self._row(trial, last, status)])
+        elif rows and any(row["status"] != status for row in rows):  # unchanged files are not rewritten
             write_trial_rows(self.sweep_dir, trial.trial_id, [{**row, "status": status} for row in rows])
 
     def on_trial_complete(self, iteration, trials, trial, **info):
@@ -93,7 +99,7 @@ class ProgressCallback(tune.Callback):
         rows = read_results(self.sweep_dir).to_pylist()
         best = {}
         for row in rows:
-            if row["wer"] is not None and (row["target_size"] not in best or row["wer"] < best[row["target_size"]]):
+            if row["wer"] is not None and row["target_size"] is not None and (row["target_size"] not in best or row["wer"] < best[row["target_size"]]):
                 best[row["target_size"]] = row["wer"]
         sizes = "  ".join(f"{size:g}: {100 * wer:.2f}%" for size, wer in sorted(best.items(), reverse=True))
         print(f"[{self.spec.name}] trials done {done}, running {running}; best WER per target size  {sizes or '-'}",

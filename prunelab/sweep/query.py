@@ -34,7 +34,8 @@ def best_configs(sweep_dir: str | Path, target_size: float, by: str = "wer", top
     if by not in ORDERS:
         raise PrunelabError(f"--by must be one of {', '.join(ORDERS)}, got {by!r}")
     # per-utterance errors are for paired comparisons (reports), not for a listing
-    rows = [r for r in read_results(sweep_dir).drop_columns(["utt_errors"]).to_pylist() if r["wer"] is not None]
+    rows = [r for r in read_results(sweep_dir).drop_columns(["utt_errors"]).to_pylist()
+            if r["wer"] is not None and r["target_size"] is not None]
     sizes = sorted({r["target_size"] for r in rows}, reverse=True)
     matching = [r for r in rows if abs(r["target_size"] - target_size) < 1e-9
                 and abs(r["achieved_size"] - target_size) <= SIZE_TOLERANCE]
