@@ -63,6 +63,7 @@ def cmd_eval(args) -> int:
 def cmd_demo(args) -> int:
     """The main job on the embedded default: the tiny base (trained once, then cached), its evaluation,
     then the demo sweep (resumed if an earlier demo was interrupted, shown if it finished)."""
+    from prunelab import storage
     from prunelab.evaluate.evaluator import Benchmark, evaluate_model
     from prunelab.lm.base import train_or_load_base
     from prunelab.sweep.spec import load_spec
@@ -72,7 +73,7 @@ def cmd_demo(args) -> int:
     print(format_report(str(path), evaluate_model(model, vocab, Benchmark.load())), flush=True)
     spec = load_spec(args.spec, overrides={"base": str(path)})
     sweep_dir = sweep_dir_for(spec)
-    if not (sweep_dir / SPEC_FILE).exists():
+    if not storage.exists(storage.join(sweep_dir, SPEC_FILE)):
         print(f"running the demo sweep {args.spec} into {sweep_dir}", flush=True)
         run_sweep(spec)
     elif _sweep_finished(sweep_dir):
@@ -175,8 +176,7 @@ def cmd_resume(args) -> int:
 
 
 def cmd_export(args) -> int:
-    import shutil
-
+    from prunelab import storage
     from prunelab.sweep.query import best_configs, find_sweep
 
     out = Path(args.output)
@@ -184,9 +184,7 @@ def cmd_export(args) -> int:
         raise PrunelabError(f"{out} exists; use --force to overwrite it")
     (row,) = best_configs(find_sweep(args.sweep), args.target_size, "wer", 1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.copyfile(row["checkpoint"], tmp)
-    tmp.replace(out)
+    storage.download(row["checkpoint"], out)
     print(f"exported trial {row['trial_id']} ({row['criterion']} / {row['method']} / {row['scheduler']}, "
           f"size {row['achieved_size']:.4f}, WER {100 * row['wer']:.2f}%) to {out}")
     return 0

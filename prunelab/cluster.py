@@ -145,17 +145,6 @@ def stop(folder: str | Path = DEFAULT_FOLDER, grace_s: float = 10.0) -> list[int
     return pids
 
 
-def node_ids(address: str) -> list[str]:
-    """IDs of the alive nodes of the cluster (for status output and tests); needs the cluster's auth env."""
-    import ray
-
-    ray.init(address=address, log_to_driver=False, configure_logging=False)
-    try:
-        return [node["NodeID"] for node in ray.nodes() if node["Alive"]]
-    finally:
-        ray.shutdown()
-
-
 def main(argv: list[str] | None = None) -> None:  # `python -m prunelab.cluster`, used by cluster/local.sh
     from prunelab.cli import main as cli_main
 

@@ -1,21 +1,20 @@
 """A real two-node Ray cluster on loopback with token auth: trials run on both nodes; stop ends every process."""
 import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
+import yaml
 
 from prunelab import cluster
 from prunelab.errors import PrunelabError
-from prunelab.sweep.spec import parse_spec
-from prunelab.sweep.tuner import run_sweep
 
 
 @pytest.fixture
-def two_nodes(tmp_path, monkeypatch):
+def two_nodes(tmp_path):
     folder = tmp_path / "cluster"
     state = cluster.start(folder, nodes=2, cpus_per_node=1)
-    for key, value in cluster.auth_env(folder).items():
-        monkeypatch.setenv(key, value)
     try:
         yield folder, state
     finally:
@@ -27,13 +26,18 @@ def test_a_sweep_on_two_loopback_nodes_runs_trials_on_both(two_nodes, trained_lm
     folder, state = two_nodes
     assert state["address"].startswith("127.0.0.2:")
     assert oct((folder / "token").stat().st_mode & 0o777) == "0o600"
-    assert len(cluster.node_ids(state["address"])) == 2
-    spec = parse_spec(dict(
+    spec = dict(
         name="two", base=str(trained_lm[2]), data={"eval_test_utts": 20}, target_sizes=[0.5],
         criteria=["magnitude"], methods=["lowrank", "structured"], schedulers=["oneshot"], finetune_steps=2,
         calibration_sequences=8, search="grid", max_concurrent=2, resources={"cpu": 1}, wandb={"mode": "disabled"},
-        storage=str(tmp_path / "runs")))
-    run_sweep(spec, address=state["address"])
+        storage=f"file://{tmp_path}/runs")  # a URI, as a cluster without a shared folder would use
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(spec))
+    # the driver is a separate process, as a user's is: Ray reads its auth settings once per process
+    done = subprocess.run([sys.executable, "-m", "prunelab.cli", "sweep", str(tmp_path / "two.yaml"),
+                           "--address", state["address"]], capture_output=True, text=True, timeout=400,
+                          env={**os.environ, **cluster.auth_env(folder)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "best configuration per target size" in done.stdout
     frame = pd.read_parquet(tmp_path / "runs" / "two" / "results")
     assert len(frame) == 2 and (frame.status == "complete").all()
     assert frame.node.nunique() == 2  # one trial per node: each node has one CPU and each trial needs one

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prunelab import storage
 from prunelab.errors import PrunelabError
 from prunelab.prune.size import SIZE_TOLERANCE
 from prunelab.sweep.store import read_results
@@ -11,12 +12,13 @@ from prunelab.sweep.tuner import SPEC_FILE
 ORDERS = ("wer", "speed", "pareto")
 
 
-def find_sweep(name_or_path: str, storage: str = "runs") -> Path:
-    """A sweep folder given its path, or its name under `storage`."""
-    for candidate in (Path(name_or_path), Path(storage) / name_or_path):
-        if (candidate / SPEC_FILE).is_file():
-            return candidate.resolve()
-    raise PrunelabError(f"{name_or_path} is not a sweep (no {SPEC_FILE} in it or in {Path(storage) / name_or_path})")
+def find_sweep(name_or_path: str, storage_root: str = "runs") -> str:
+    """A sweep's location given its folder or URI, or its name under `storage_root`."""
+    candidates = [name_or_path] if storage.is_uri(name_or_path) else [name_or_path, str(Path(storage_root) / name_or_path)]
+    for candidate in candidates:
+        if storage.exists(storage.join(candidate, SPEC_FILE)):
+            return storage.absolute(candidate)
+    raise PrunelabError(f"{name_or_path} is not a sweep (no {SPEC_FILE} in {' or in '.join(candidates)})")
 
 
 def pareto_front(rows: list[dict]) -> list[dict]:

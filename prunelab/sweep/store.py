@@ -5,13 +5,11 @@ added or the trial's status changes, so a reader never sees a torn file and a ro
 also after a resume. pyarrow, pandas and duckdb read the folder as one dataset."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from prunelab.atomic import atomic_write
+from prunelab import storage
 
 SCHEDULE_KEYS = ("shape", "stages", "exponent", "budget_split", "lr")
 COLUMNS = pa.schema([
@@ -27,32 +25,31 @@ COLUMNS = pa.schema([
 STATUSES = ("running", "complete", "stopped", "error")
 
 
-def results_dir(sweep_dir: str | Path) -> Path:
-    return Path(sweep_dir) / "results"
+def results_dir(sweep_dir: str) -> str:
+    return storage.join(str(sweep_dir), "results")
 
 
-def trial_file(sweep_dir: str | Path, trial_id: str) -> Path:
-    return results_dir(sweep_dir) / f"trial-{trial_id}.parquet"
+def trial_file(sweep_dir: str, trial_id: str) -> str:
+    return storage.join(results_dir(sweep_dir), f"trial-{trial_id}.parquet")
 
 
-def read_trial_rows(sweep_dir: str | Path, trial_id: str) -> list[dict]:
+def read_trial_rows(sweep_dir: str, trial_id: str) -> list[dict]:
     path = trial_file(sweep_dir, trial_id)
-    return pq.read_table(path).to_pylist() if path.exists() else []
+    return pq.read_table(pa.BufferReader(storage.read_bytes(path))).to_pylist() if storage.exists(path) else []
 
 
-def write_trial_rows(sweep_dir: str | Path, trial_id: str, rows: list[dict]) -> Path:
+def write_trial_rows(sweep_dir: str, trial_id: str, rows: list[dict]) -> str:
     """Replace the trial's file with `rows` (one per target size; the last row for a size wins)."""
     by_size = {row["target_size"]: row for row in rows}
     table = pa.Table.from_pylist([{c: row.get(c) for c in COLUMNS.names} for row in by_size.values()], schema=COLUMNS)
-    path = trial_file(sweep_dir, trial_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda handle: pq.write_table(table, handle))
+    return storage.write(trial_file(sweep_dir, trial_id), lambda handle: pq.write_table(table, handle))
 
 
-def read_results(sweep_dir: str | Path) -> pa.Table:
+def read_results(sweep_dir: str) -> pa.Table:
     """Every row of the sweep (an empty table with the columns when there is none yet)."""
-    folder = results_dir(sweep_dir)
-    files = sorted(folder.glob("trial-*.parquet")) if folder.is_dir() else []
+    files = storage.list_files(results_dir(sweep_dir), "trial-", ".parquet")
     if not files:
         return COLUMNS.empty_table()
-    return ds.dataset([str(f) for f in files], schema=COLUMNS, format="parquet").to_table()
+    fs, _ = storage.resolve(files[0])
+    return ds.dataset([storage.resolve(f)[1] for f in files], schema=COLUMNS, format="parquet",
+                      filesystem=fs).to_table()

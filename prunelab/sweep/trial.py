@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from prunelab import storage
 from prunelab.data.text import load_corpus
 from prunelab.evaluate.evaluator import Benchmark, evaluate_model
 from prunelab.evaluate.flops import flop_ratio
@@ -43,8 +44,17 @@ def trial_config(config: dict) -> dict:
     return dict(config.get("trial", config))
 
 
-def deliverables_dir(sweep_dir: str, trial_id: str) -> Path:
-    return Path(sweep_dir) / "deliverables" / trial_id
+def deliverables_dir(sweep_dir: str, trial_id: str) -> str:
+    return storage.join(sweep_dir, "deliverables", trial_id)
+
+
+def save_deliverable(location: str, model: TransformerLM, vocab: Vocab, info: dict) -> str:
+    """Save a deliverable checkpoint to the sweep's storage (a local folder or a URI); returns its location."""
+    local = storage.local_path(location)
+    if local is not None:
+        return str(save_checkpoint(local, model, vocab, info))
+    with tempfile.TemporaryDirectory() as folder:
+        return storage.upload(save_checkpoint(Path(folder) / "model.pt", model, vocab, info), location)
 
 
 def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
@@ -79,8 +89,8 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
         if stage.delivered:
             result = evaluate_model(stage.model, vocab, bench, trigram=False, speed_vs=(model, vocab),
                                     speed_repeats=3, threads=max(1, int(spec.resources.cpu)))
-            path = save_checkpoint(deliverables_dir(sweep_dir, trial_id) / deliverable_name(stage.target_size),
-                                   stage.model, vocab, {**result, "trial_config": config})
+            path = save_deliverable(storage.join(deliverables_dir(sweep_dir, trial_id), deliverable_name(stage.target_size)),
+                                    stage.model, vocab, {**result, "trial_config": config})
             delivered_wer.append(result["wer"])
             delivered_speed.append(result["speed_ratio"])
             metrics.update({key: result[key] for key in ("ppl_valid", "wer", "wer_ci_low", "wer_ci_high", "utt_errors",

@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+from prunelab import storage
 from prunelab.errors import PrunelabError
 from prunelab.sweep.spec import SweepSpec
 
@@ -12,12 +13,19 @@ SPEC_FILE = "sweep.json"   # the validated spec, saved in the sweep folder so th
 SEARCH_METRIC = "wer_mean"
 
 
-def sweep_dir_for(spec: SweepSpec) -> Path:
-    return Path(spec.storage).resolve() / spec.name
+def sweep_dir_for(spec: SweepSpec) -> str:
+    """The sweep's location: storage/NAME, a local folder or a URI."""
+    return storage.join(storage.absolute(spec.storage), spec.name)
 
 
-def _wandb_env(sweep_dir: Path, mode: str) -> dict[str, str]:
-    folder = sweep_dir / "wandb"
+def wandb_dir(sweep_dir: str) -> Path:
+    """W&B writes its offline runs to a local disk: inside a local sweep folder, else ./wandb-offline/NAME."""
+    local = storage.local_path(sweep_dir)
+    return local / "wandb" if local is not None else Path("wandb-offline").resolve() / sweep_dir.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _wandb_env(sweep_dir: str, mode: str) -> dict[str, str]:
+    folder = wandb_dir(sweep_dir)
     folder.mkdir(parents=True, exist_ok=True)
     return {"WANDB_MODE": mode, "WANDB_DIR": str(folder), "WANDB_CONFIG_DIR": str(folder / "config"),
             "WANDB_CACHE_DIR": str(folder / "cache"), "WANDB_DATA_DIR": str(folder / "data"), "WANDB_SILENT": "true"}
@@ -56,7 +64,7 @@ def _search(spec: SweepSpec):
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)
 
 
-def _trainable(spec: SweepSpec, sweep_dir: Path):
+def _trainable(spec: SweepSpec, sweep_dir: str):
     from ray import tune
 
     from prunelab.lm.checkpoint import load_checkpoint
@@ -69,20 +77,20 @@ def _trainable(spec: SweepSpec, sweep_dir: Path):
     return tune.with_resources(trainable, {"cpu": spec.resources.cpu})
 
 
-def _callbacks(spec: SweepSpec, sweep_dir: Path) -> list:
+def _callbacks(spec: SweepSpec, sweep_dir: str) -> list:
     from prunelab.sweep.callbacks import FlushedWandbLoggerCallback, ProgressCallback, ResultsStoreCallback
 
     callbacks = [ResultsStoreCallback(spec.name, str(sweep_dir)), ProgressCallback(spec, str(sweep_dir))]
     if spec.wandb.mode != "disabled":
         callbacks.append(FlushedWandbLoggerCallback(project=spec.wandb.project, group=spec.name, mode=spec.wandb.mode,
-                                                    dir=str(sweep_dir / "wandb"), excludes=["checkpoint", "node", "utt_errors"]))
+                                                    dir=str(wandb_dir(sweep_dir)), excludes=["checkpoint", "node", "utt_errors"]))
     return callbacks
 
 
-def _run_config(spec: SweepSpec, sweep_dir: Path):
+def _run_config(spec: SweepSpec, sweep_dir: str):
     from ray import tune
 
-    return tune.RunConfig(name=spec.name, storage_path=str(sweep_dir.parent), callbacks=_callbacks(spec, sweep_dir),
+    return tune.RunConfig(name=spec.name, storage_path=storage.absolute(spec.storage), callbacks=_callbacks(spec, sweep_dir),
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                           failure_config=tune.FailureConfig(max_failures=2), verbose=0)
 
@@ -95,10 +103,11 @@ def run_sweep(spec: SweepSpec, address: str | None = None):
     from prunelab.sweep.space import grid_configs
 
     sweep_dir = sweep_dir_for(spec)
-    if (sweep_dir / SPEC_FILE).exists():
+    if storage.exists(storage.join(sweep_dir, SPEC_FILE)):
         raise PrunelabError(f"{sweep_dir} already holds a sweep; `prunelab resume {sweep_dir}` continues it")
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    (sweep_dir / SPEC_FILE).write_text(json.dumps(spec.model_dump(), indent=2) + "\n")
+    storage.check_writable(sweep_dir)
+    spec_text = (json.dumps(spec.model_dump(), indent=2) + "\n").encode()
+    storage.write(storage.join(sweep_dir, SPEC_FILE), lambda handle: handle.write(spec_text))
     _init_ray(address, _wandb_env(sweep_dir, spec.wandb.mode))
     try:
         search = _search(spec)
@@ -117,13 +126,13 @@ def run_sweep(spec: SweepSpec, address: str | None = None):
         ray.shutdown()
 
 
-def resume_sweep(sweep_dir: Path, address: str | None = None):
+def resume_sweep(sweep_dir: str, address: str | None = None):
     """Continue an interrupted sweep: finished trials are kept, unfinished ones continue from their last
     stage checkpoint, errored ones are resumed, and the searcher (with its Optuna history) is restored."""
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
-    spec = SweepSpec.model_validate(json.loads((sweep_dir / SPEC_FILE).read_text()))
+    spec = SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
     if not tune.Tuner.can_restore(str(sweep_dir)):
         raise PrunelabError(f"{sweep_dir} holds no Tune experiment state to resume (was it started?)")
     _init_ray(address, _wandb_env(sweep_dir, spec.wandb.mode))

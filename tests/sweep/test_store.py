@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import duckdb
 import pandas as pd
 import pytest
@@ -25,7 +27,7 @@ def test_rows_are_replaced_per_size_never_duplicated_and_readable_by_three_libra
     count = duckdb.sql(f"select count(*) from read_parquet('{tmp_path}/results/*.parquet')").fetchall()[0][0]
     assert count == 3
     assert not list((tmp_path / "results").glob(".*tmp"))
-    assert trial_file(tmp_path, "a").exists()
+    assert Path(trial_file(tmp_path, "a")).exists()
 
 
 def test_best_by_wer_speed_and_pareto_agree_with_a_direct_query(tmp_path):
