@@ -82,6 +82,7 @@ def cmd_demo(args) -> int:
         print(f"resuming the unfinished demo sweep in {sweep_dir}", flush=True)
         resume_sweep(sweep_dir)
     print_best_per_size(sweep_dir)
+    report_after(sweep_dir)
     return 0
 
 
@@ -142,7 +143,18 @@ def cmd_sweep(args) -> int:
     spec = load_spec(args.spec, overrides={"storage": args.storage, "name": args.name})
     run_sweep(spec, args.address)
     print_best_per_size(sweep_dir_for(spec))
+    report_after(sweep_dir_for(spec))
     return 0
+
+
+def report_after(sweep_dir) -> None:
+    """A sweep ends by generating its local report (reports/NAME)."""
+    from prunelab.report import make_report
+
+    try:
+        print(f"report: {make_report(str(sweep_dir))}")
+    except PrunelabError as error:
+        print(f"no report: {error}")
 
 
 def format_result_row(row: dict) -> str:
@@ -172,6 +184,7 @@ def cmd_resume(args) -> int:
     sweep_dir = find_sweep(args.sweep)
     resume_sweep(sweep_dir, args.address)
     print_best_per_size(sweep_dir)
+    report_after(sweep_dir)
     return 0
 
 
@@ -200,6 +213,47 @@ def cmd_best(args) -> int:
     for row in rows:
         print(f"{format_result_row(row)}, size {row['achieved_size']:.4f}, {row['checkpoint']}")
     return 0
+
+
+def cmd_report(args) -> int:
+    import json as json_module
+
+    from prunelab.report import make_report
+    from prunelab.report.wandb_report import SPEC_FILE, publish
+
+    if args.publish:
+        spec = json_module.loads(Path(args.publish).read_text())
+        if args.wandb_entity:
+            spec["entity"] = args.wandb_entity
+        print(f"published the W&B Report: {publish(spec)}")
+        return 0
+    if not args.sweep:
+        raise PrunelabError("give a sweep (NAME|PATH) to report on, or --publish SPEC")
+    from prunelab.sweep.query import find_sweep
+
+    index = make_report(find_sweep(args.sweep), args.out, args.wandb_entity)
+    print(f"wrote the report {index} (and report.md, PNG plots, {SPEC_FILE})")
+    if args.wandb:
+        if not _wandb_logged_in():
+            print(f"not logged in to W&B: the W&B Report's spec is in {index.parent / SPEC_FILE}; publish it later "
+                  f"with `wandb login` and `prunelab report --publish {index.parent / SPEC_FILE} --wandb-entity ENTITY`")
+            return 0
+        spec = json_module.loads((index.parent / SPEC_FILE).read_text())
+        print(f"published the W&B Report: {publish(spec)}")
+    return 0
+
+
+def _wandb_logged_in() -> bool:
+    import os
+
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        import wandb
+
+        return bool(wandb.Api().api_key)
+    except Exception:  # no key, no network, or no server: not logged in for our purpose
+        return False
 
 
 def cmd_cluster_start(args) -> int:
@@ -336,6 +390,16 @@ def build_parser() -> argparse.ArgumentParser:
     best.add_argument("--top", type=int, default=5)
     best.add_argument("--json", action="store_true", help="a list of objects with the Parquet column names")
     best.set_defaults(func=cmd_best)
+
+    rp = commands.add_parser("report", help="generate a sweep's report: reports/NAME/index.html, report.md, PNG plots, "
+                                            "and a W&B Report")
+    rp.add_argument("sweep", nargs="?", help="sweep name (under runs/), folder or URI")
+    rp.add_argument("--out", default=None, help="report folder (default reports/NAME)")
+    rp.add_argument("--wandb", action="store_true", help="also publish a W&B Report (needs `wandb login`; otherwise "
+                                                         "says how to publish the written spec later)")
+    rp.add_argument("--wandb-entity", default=None, help="W&B user or team that owns the report")
+    rp.add_argument("--publish", default=None, metavar="SPEC", help="publish a written wandb-report.json and exit")
+    rp.set_defaults(func=cmd_report)
 
     cl = commands.add_parser("cluster", help="a local multi-node Ray cluster on loopback with token auth (tests, laptops)")
     cl_commands = cl.add_subparsers(dest="cluster_command", required=True)

@@ -33,3 +33,19 @@ def trained_lm(small_corpus, tmp_path_factory):
         model_module.PRESETS.pop("test")
     path = save_checkpoint(tmp_path_factory.mktemp("models") / "test.pt", model, vocab, info)
     return model, vocab, path
+
+
+@pytest.fixture(scope="session")
+def finished_sweep(trained_lm, tmp_path_factory):
+    """(spec, folder) of a real two-trial sweep on a local Ray with offline W&B runs (shared by sweep and report tests)."""
+    from prunelab.sweep.spec import parse_spec
+    from prunelab.sweep.tuner import run_sweep
+
+    storage = tmp_path_factory.mktemp("runs")
+    spec = parse_spec(dict(
+        name="t", base=str(trained_lm[2]), data={"eval_test_utts": 30}, target_sizes=[0.6, 0.4],
+        criteria=["magnitude", "activation"], methods=["lowrank", "unstructured"], schedulers=["oneshot", "incremental"],
+        schedule={"stages": {"low": 2, "high": 2}}, finetune_steps=4, calibration_sequences=8, search="random",
+        num_samples=2, max_concurrent=2, wandb={"mode": "offline"}, storage=str(storage), seed=3))
+    run_sweep(spec)
+    return spec, storage / "t"

@@ -3,6 +3,7 @@ reports every stage to Tune, and evaluates every deliverable. No Ray import at m
 body is plain prunelab code that Tune calls."""
 from __future__ import annotations
 
+import functools
 import math
 import socket
 import statistics
@@ -57,6 +58,12 @@ def save_deliverable(location: str, model: TransformerLM, vocab: Vocab, info: di
         return storage.upload(save_checkpoint(Path(folder) / "model.pt", model, vocab, info), location)
 
 
+@functools.lru_cache(maxsize=2)
+def _inputs(corpus_dir: str | None, nbest_path: str | None, eval_test_utts: int | None) -> tuple:
+    """Corpus and benchmark, loaded once per worker process (Tune reuses workers across trials)."""
+    return load_corpus(corpus_dir), Benchmark.load(corpus_dir, nbest_path, eval_test_utts)
+
+
 def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
     import ray
     from ray import tune
@@ -65,8 +72,7 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
     config = trial_config(config)
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
     model, vocab = model_from_payload(base)
-    corpus = load_corpus(spec.data.corpus)
-    bench = Benchmark.load(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts)
+    corpus, bench = _inputs(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts)
     pruning = prune_config(config, spec)
     context = tune.get_context()
     trial_id = context.get_trial_id()

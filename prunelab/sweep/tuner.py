@@ -38,6 +38,9 @@ def _init_ray(address: str | None, env: dict[str, str]) -> None:
     # Ray starts workers at niceness 15; trials are the sweep's main work and must not yield the CPU to
     # whatever else runs on the host (measured here: 20x slower scoring beside two busy processes).
     os.environ.setdefault("RAY_worker_niceness", "0")
+    # Every stage checkpoint forces an experiment snapshot (CheckpointConfig(num_to_keep=1)): that is what lets
+    # `resume` continue from the last stage, so Tune's warning about frequent snapshots is noise here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if address:
         ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False)
     else:
@@ -117,7 +120,8 @@ def run_sweep(spec: SweepSpec, address: str | None = None):
         tuner = tune.Tuner(_trainable(spec, sweep_dir), param_space=param_space,
                            tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler,
                                                        num_samples=1 if search is None else spec.num_samples,
-                                                       max_concurrent_trials=spec.max_concurrent),
+                                                       max_concurrent_trials=spec.max_concurrent,
+                                                       reuse_actors=True),  # no new worker process per trial
                            run_config=_run_config(spec, sweep_dir))
         return tuner.fit()
     finally:

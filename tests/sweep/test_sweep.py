@@ -8,20 +8,6 @@ import pandas as pd
 import pytest
 
 from prunelab.sweep.query import best_configs
-from prunelab.sweep.spec import parse_spec
-from prunelab.sweep.tuner import run_sweep
-
-
-@pytest.fixture(scope="module")
-def finished_sweep(trained_lm, tmp_path_factory):
-    storage = tmp_path_factory.mktemp("runs")
-    spec = parse_spec(dict(
-        name="t", base=str(trained_lm[2]), data={"eval_test_utts": 30}, target_sizes=[0.6, 0.4],
-        criteria=["magnitude", "activation"], methods=["lowrank", "unstructured"], schedulers=["oneshot", "incremental"],
-        schedule={"stages": {"low": 2, "high": 2}}, finetune_steps=4, calibration_sequences=8, search="random",
-        num_samples=2, max_concurrent=2, wandb={"mode": "offline"}, storage=str(storage), seed=3))
-    run_sweep(spec)
-    return spec, storage / "t"
 
 
 def test_every_trial_writes_one_row_per_delivered_size(finished_sweep):

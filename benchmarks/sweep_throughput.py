@@ -1,0 +1,96 @@
+"""Sweep throughput on this machine: the demo sweep with 1 and then 2 concurrent trials.
+
+For each setting it prints the sweep's wall time, trials per hour, the trials' own running time (Tune's
+`time_total_s`, the time the trainable ran), the Ray + W&B overhead per trial (wall time not covered by
+trial work, spread over the trials) as a share of the mean trial time, and the peak memory of the whole
+sweep (proportional set size, summed over this process and every process it started: Ray's services,
+its workers, the W&B loggers), sampled every 0.25 s.
+
+    python benchmarks/sweep_throughput.py [--spec sweeps/demo.yaml] [--samples 4] [--concurrency 1,2]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from prunelab.lm.base import train_or_load_base
+from prunelab.sweep.spec import load_spec
+from prunelab.sweep.tuner import run_sweep
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def pss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class MemorySampler(threading.Thread):
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak, self.stopped = 0, threading.Event()
+
+    def run(self):
+        while not self.stopped.wait(0.25):
+            self.peak = max(self.peak, sum(pss_bytes(p) for p in descendants(os.getpid())))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", default="sweeps/demo.yaml")
+    parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--concurrency", default="1,2")
+    args = parser.parse_args()
+    _, _, _, base = train_or_load_base("tiny")
+    print(f"{args.spec}, {args.samples} trials, base {base}, {os.cpu_count()} cores")
+    print(f"{'concurrent':>10} {'wall s':>7} {'trials/h':>8} {'trial s':>8} {'overhead/trial s':>16} "
+          f"{'overhead':>8} {'peak memory':>11}")
+    rates = {}
+    with tempfile.TemporaryDirectory() as storage:
+        for concurrent in (int(c) for c in args.concurrency.split(",")):
+            spec = load_spec(args.spec, overrides={"base": str(base), "storage": storage,
+                                                  "name": f"throughput-{concurrent}"})
+            spec = spec.model_copy(update={"max_concurrent": concurrent, "num_samples": args.samples})
+            sampler = MemorySampler()
+            sampler.start()
+            started = time.perf_counter()
+            grid = run_sweep(spec)
+            wall = time.perf_counter() - started
+            sampler.stopped.set()
+            sampler.join()
+            trial_s = [r.metrics["time_total_s"] for r in grid]
+            overhead = (wall - sum(trial_s) / concurrent) / len(trial_s)
+            mean_trial = sum(trial_s) / len(trial_s)
+            rates[concurrent] = 3600 * len(trial_s) / wall
+            print(f"{concurrent:>10} {wall:>7.0f} {rates[concurrent]:>8.1f} {mean_trial:>8.1f} {overhead:>16.1f} "
+                  f"{overhead / mean_trial:>8.0%} {sampler.peak / 2**30:>9.2f} GB", flush=True)
+    if 1 in rates and 2 in rates:
+        print(f"trials/hour, 2 concurrent vs 1: {rates[2] / rates[1]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

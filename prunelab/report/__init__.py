@@ -1,0 +1,31 @@
+"""Reports generated from a sweep's results store: findings, plots, the local HTML / Markdown report and
+the W&B Report."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def make_report(sweep_dir: str, out: str | Path | None = None, entity: str | None = None, log=print) -> Path:
+    """Write the local report of a sweep (index.html, report.md, PNGs, the W&B Report spec) into `out`
+    (default reports/NAME), whole: it is built in a temporary folder and swapped in. Returns index.html."""
+    from prunelab.report.build import collect, default_out
+    from prunelab.report.render import write_report
+    from prunelab.report.wandb_report import report_spec, write_spec
+
+    data = collect(sweep_dir, log)
+    out = Path(out) if out is not None else default_out(data.sweep)
+    building = out.with_name(f".{out.name}.building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    try:
+        write_report(data, building)
+        write_spec(report_spec(data, entity), building)
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        if out.exists():
+            out.rename(old)
+        building.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return out / "index.html"

@@ -1,0 +1,135 @@
+"""Everything a report shows, computed from the sweep's Parquet store (and, for the reference lines, from
+evaluating the sweep's base model and the Kneser-Ney trigram on the same test utterances, cached in the
+sweep folder as reference.json)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from prunelab import storage
+from prunelab.errors import PrunelabError
+from prunelab.report.findings import Finding, all_findings
+from prunelab.sweep.query import best_configs, pareto_front
+from prunelab.sweep.spec import SweepSpec
+from prunelab.sweep.store import SCHEDULE_KEYS, read_results
+from prunelab.sweep.tuner import SPEC_FILE, wandb_dir
+
+REFERENCE_FILE = "reference.json"
+
+
+@dataclass
+class ReportData:
+    sweep: str
+    sweep_dir: str
+    spec: SweepSpec
+    rows: list[dict]
+    references: dict
+    best: dict[float, dict]
+    fronts: dict[float, list[dict]]
+    findings: list[Finding]
+    wandb_runs: dict[str, str]
+    importances: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def load_spec_of(sweep_dir: str) -> SweepSpec:
+    return SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
+
+
+def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print) -> dict:
+    """WER of the unpruned base and of the Kneser-Ney trigram on the sweep's test utterances (computed once)."""
+    from prunelab.evaluate.evaluator import evaluate_model
+    from prunelab.lm.base import resolve_base
+    from prunelab.lm.checkpoint import load_checkpoint
+
+    location = storage.join(sweep_dir, REFERENCE_FILE)
+    key = {"base": str(spec.base), "n_test_utts": len(bench.test.texts)}
+    if storage.exists(location):
+        cached = json.loads(storage.read_bytes(location))
+        if cached.get("key") == key:
+            return cached
+    log(f"evaluating the base {spec.base} and the trigram on {key['n_test_utts']} test utterances (once per sweep)")
+    model, vocab, _ = load_checkpoint(resolve_base(spec.base))
+    result = evaluate_model(model, vocab, bench, trigram=True, speed=False)
+    figures = {"key": key,
+               "base": {k: result[k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid", "params_total")},
+               "trigram": {k: result["trigram"][k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid")}}
+    text = json.dumps(figures, indent=2).encode()
+    storage.write(location, lambda handle: handle.write(text))
+    return figures
+
+
+def _importances(rows: list[dict]) -> dict[str, float]:
+    """Optuna's parameter importances (fANOVA) of the schedule shape for WER, over incremental deliverables of
+    the sweep's searched trials (one value per trial: its mean WER over delivered sizes)."""
+    import optuna
+
+    per_trial: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["scheduler"] == "incremental" and r["wer"] is not None and r["target_size"] is not None:
+            per_trial.setdefault(r["trial_id"], []).append(r)
+    keys = [k for k in ("stages", "exponent", "budget_split", "lr")
+            if len({rs[0][k] for rs in per_trial.values() if rs[0][k] is not None}) > 1]
+    if len(per_trial) < 4 or not keys:
+        return {}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize")
+    for rs in per_trial.values():
+        params = {k: rs[0][k] for k in keys}
+        distributions = {k: (optuna.distributions.IntDistribution(1, 64) if k == "stages" else
+                             optuna.distributions.FloatDistribution(1e-9, 1e3, log=(k == "lr"))) for k in keys}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
+                                                  value=float(np.mean([r["wer"] for r in rs]))))
+    return {k: float(v) for k, v in optuna.importance.get_param_importances(study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)).items()}
+
+
+def _wandb_runs(sweep_dir: str, trial_ids: set[str]) -> dict[str, str]:
+    """Offline W&B run folders by trial (Ray names each run after its trial ID)."""
+    found = {}
+    folder = wandb_dir(sweep_dir)
+    for run in folder.glob("**/offline-run-*") if folder.is_dir() else []:
+        for trial_id in trial_ids:
+            if run.name.endswith(trial_id):
+                found[trial_id] = str(run)
+    return found
+
+
+def collect(sweep_dir: str, log=print) -> ReportData:
+    from prunelab.evaluate.evaluator import Benchmark
+
+    spec = load_spec_of(sweep_dir)
+    rows = read_results(sweep_dir).to_pylist()
+    delivered = [r for r in rows if r["wer"] is not None and r["target_size"] is not None]
+    if not delivered:
+        raise PrunelabError(f"{sweep_dir} has no evaluated deliverable yet: nothing to report")
+    bench = Benchmark.load(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts)
+    for r in delivered:
+        if r["utt_errors"] is not None and len(r["utt_errors"]) != len(bench.test.texts):
+            raise PrunelabError(f"trial {r['trial_id']} was evaluated on {len(r['utt_errors'])} test utterances, "
+                                f"the sweep's benchmark has {len(bench.test.texts)}: was the N-best file changed?")
+    references = reference_figures(sweep_dir, spec, bench, log)
+    best, fronts = {}, {}
+    for size in sorted({r["target_size"] for r in delivered}, reverse=True):
+        try:
+            best[size] = best_configs(sweep_dir, size, "wer", 1)[0]
+            fronts[size] = best_configs(sweep_dir, size, "pareto", 1000)
+        except PrunelabError:  # no deliverable within the size tolerance
+            fronts[size] = pareto_front([r for r in delivered if r["target_size"] == size])
+    statuses = [r["status"] for r in {r["trial_id"]: r for r in rows}.values()]
+    counts = {"trials": len({r["trial_id"] for r in rows}), "deliverables": len(delivered),
+              **{status: statuses.count(status) for status in ("complete", "stopped", "error", "running")}}
+    importances = _importances(rows) if spec.search.startswith("optuna") else {}
+    return ReportData(spec.name, sweep_dir, spec, rows, references, best, fronts,
+                      all_findings(delivered, bench.test.ref_words), _wandb_runs(sweep_dir, {r["trial_id"] for r in rows}),
+                      importances, counts)
+
+
+def schedule_keys() -> list[str]:
+    return [k for k in SCHEDULE_KEYS if k != "shape"]
+
+
+def default_out(name: str) -> Path:
+    return Path("reports") / name

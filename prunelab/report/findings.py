@@ -1,0 +1,185 @@
+"""Does a sweep support the paper's claims? Each check reads result rows (Parquet columns, `utt_errors` included)
+and compares configurations with a paired bootstrap over test utterances (both systems resampled with the
+same utterances). A difference counts only when its 95% interval excludes zero.
+
+(a) data-driven criteria (taylor, activation) beat magnitude in several settings;
+(b) incremental beats one-shot, most of all at small target sizes;
+(c) low-rank gives the best size/speed trade-off at moderate compression;
+(d) one incremental low-rank run delivers several sizes for less compute than separate one-shot runs, at no
+    worse WER.
+Each gives `supported`, `not supported` or `not covered` (the sweep lacks the configurations to tell)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from prunelab.evaluate.wer import paired_bootstrap_diff
+
+SUPPORTED, NOT_SUPPORTED, NOT_COVERED = "supported", "not supported", "not covered"
+DATA_DRIVEN = ("taylor", "activation")
+MODERATE_SIZES = (0.4, 0.75)  # target sizes counted as moderate compression for (c)
+
+
+@dataclass
+class Finding:
+    claim: str
+    title: str
+    status: str
+    summary: str
+    comparisons: list[dict] = field(default_factory=list)
+
+
+def _usable(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r.get("wer") is not None and r.get("target_size") is not None
+            and r.get("utt_errors") is not None]
+
+
+def _best(rows: list[dict]) -> dict:
+    return min(rows, key=lambda r: (r["wer"], -(r.get("speed_ratio") or 0)))
+
+
+def _compare(a: dict, b: dict, ref_words: np.ndarray) -> dict:
+    diff, interval = paired_bootstrap_diff(np.asarray(a["utt_errors"]), np.asarray(b["utt_errors"]), ref_words)
+    return {"diff": diff, "ci_low": interval.low, "ci_high": interval.high,
+            "better": interval.high < 0, "worse": interval.low > 0}
+
+
+def _tally(comparisons: list[dict]) -> tuple[int, int, int]:
+    better = sum(c["better"] for c in comparisons)
+    worse = sum(c["worse"] for c in comparisons)
+    return better, worse, len(comparisons) - better - worse
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.2f}"
+
+
+def data_driven_vs_magnitude(rows: list[dict], ref_words: np.ndarray) -> Finding:
+    title = "(a) data-driven criteria beat magnitude in several settings"
+    cells = defaultdict(lambda: defaultdict(list))
+    for r in _usable(rows):
+        cells[(r["method"], r["scheduler"], r["target_size"])][r["criterion"]].append(r)
+    comparisons = []
+    for (method, scheduler, size), by_criterion in sorted(cells.items()):
+        if "magnitude" not in by_criterion:
+            continue
+        magnitude = _best(by_criterion["magnitude"])
+        for criterion in DATA_DRIVEN:
+            if criterion in by_criterion:
+                comparisons.append({"method": method, "scheduler": scheduler, "target_size": size,
+                                    "criterion": criterion,
+                                    **_compare(_best(by_criterion[criterion]), magnitude, ref_words)})
+    if not comparisons:
+        return Finding("a", title, NOT_COVERED, "No setting (method, scheduler, target size) has both magnitude "
+                       "and a data-driven criterion.")
+    better, worse, same = _tally(comparisons)
+    status = SUPPORTED if better >= 2 and better > worse else NOT_SUPPORTED
+    best = min(comparisons, key=lambda c: c["diff"])
+    summary = (f"Data-driven minus magnitude WER, {len(comparisons)} comparisons: significantly better in {better}, "
+               f"worse in {worse}, no significant difference in {same}. Largest gain: {best['criterion']} "
+               f"{best['method']} {best['scheduler']} at {best['target_size']:g}, {_points(best['diff'])} points "
+               f"({_points(best['ci_low'])} to {_points(best['ci_high'])}).")
+    return Finding("a", title, status, summary, comparisons)
+
+
+def incremental_vs_oneshot(rows: list[dict], ref_words: np.ndarray) -> Finding:
+    title = "(b) incremental beats one-shot, most of all at small target sizes"
+    cells = defaultdict(lambda: defaultdict(list))
+    for r in _usable(rows):
+        cells[(r["criterion"], r["method"], r["target_size"])][r["scheduler"]].append(r)
+    comparisons = [{"criterion": c, "method": m, "target_size": s,
+                    **_compare(_best(by["incremental"]), _best(by["oneshot"]), ref_words)}
+                   for (c, m, s), by in sorted(cells.items()) if "incremental" in by and "oneshot" in by]
+    if not comparisons:
+        return Finding("b", title, NOT_COVERED, "No (criterion, method, target size) has both schedulers.")
+    better, worse, same = _tally(comparisons)
+    by_size = defaultdict(list)
+    for c in comparisons:
+        by_size[c["target_size"]].append(c["diff"])
+    mean_by_size = {size: float(np.mean(diffs)) for size, diffs in sorted(by_size.items())}
+    sizes_text = ", ".join(f"{size:g}: {_points(mean)}" for size, mean in sorted(mean_by_size.items(), reverse=True))
+    summary = (f"Incremental minus one-shot WER, {len(comparisons)} comparisons: significantly better in {better}, "
+               f"worse in {worse}, no significant difference in {same}. Mean difference per target size "
+               f"(points): {sizes_text}.")
+    if len(mean_by_size) < 2:
+        return Finding("b", title, NOT_COVERED, summary + " Only one target size has both schedulers, so whether the "
+                       "gain grows at small sizes is not covered.", comparisons)
+    smallest, largest = min(mean_by_size), max(mean_by_size)
+    grows = mean_by_size[smallest] < mean_by_size[largest]
+    status = SUPPORTED if better > worse and grows else NOT_SUPPORTED
+    summary += (f" The gain at the smallest size ({smallest:g}) is {'larger' if grows else 'not larger'} than at the "
+                f"largest ({largest:g}).")
+    return Finding("b", title, status, summary, comparisons)
+
+
+def lowrank_tradeoff(rows: list[dict], ref_words: np.ndarray, moderate: tuple[float, float] = MODERATE_SIZES) -> Finding:
+    title = "(c) low-rank gives the best size/speed trade-off at moderate compression"
+    by_size = defaultdict(lambda: defaultdict(list))
+    for r in _usable(rows):
+        if moderate[0] <= r["target_size"] <= moderate[1] and r.get("speed_ratio") is not None:
+            by_size[r["target_size"]][r["method"]].append(r)
+    comparisons = []
+    for size, by_method in sorted(by_size.items(), reverse=True):
+        if "lowrank" not in by_method or len(by_method) < 2:
+            continue
+        best_each = {method: _best(rs) for method, rs in by_method.items()}
+        overall = _best(list(best_each.values()))
+        # methods whose best WER is not significantly worse than the best at this size; the fastest of them wins
+        accurate = {m: r for m, r in best_each.items() if r is overall or not _compare(r, overall, ref_words)["worse"]}
+        winner = max(accurate, key=lambda m: accurate[m]["speed_ratio"])
+        comparisons.append({"target_size": size, "winner": winner,
+                            **{f"{m}_wer": r["wer"] for m, r in best_each.items()},
+                            **{f"{m}_speed_ratio": r["speed_ratio"] for m, r in best_each.items()},
+                            "accurate": sorted(accurate)})
+    if not comparisons:
+        return Finding("c", title, NOT_COVERED, f"No moderate target size ({moderate[0]:g}-{moderate[1]:g}) has "
+                       "low-rank and another method.")
+    wins = sum(c["winner"] == "lowrank" for c in comparisons)
+    status = SUPPORTED if wins > len(comparisons) / 2 else NOT_SUPPORTED
+    details = "; ".join(f"{c['target_size']:g}: fastest among the not-significantly-worse methods is {c['winner']} "
+                        f"(low-rank {c['lowrank_speed_ratio']:.2f}x at WER {100 * c['lowrank_wer']:.2f}%)"
+                        for c in comparisons)
+    summary = f"Low-rank has the best trade-off at {wins} of {len(comparisons)} moderate sizes. {details}."
+    return Finding("c", title, status, summary, comparisons)
+
+
+def multi_size_delivery(rows: list[dict], ref_words: np.ndarray) -> Finding:
+    title = "(d) one incremental low-rank run delivers several sizes for less compute than separate runs"
+    usable = _usable(rows)
+    runs = defaultdict(list)
+    for r in usable:
+        if r["method"] == "lowrank" and r["scheduler"] == "incremental":
+            runs[r["trial_id"]].append(r)
+    runs = {t: rs for t, rs in runs.items() if len(rs) >= 2}
+    oneshot = defaultdict(list)
+    for r in usable:
+        if r["method"] == "lowrank" and r["scheduler"] == "oneshot":
+            oneshot[(r["criterion"], r["target_size"])].append(r)
+    comparisons = []
+    for trial_id, delivered in sorted(runs.items()):
+        criterion = delivered[0]["criterion"]
+        separate = [_best(oneshot[(criterion, r["target_size"])]) for r in delivered if oneshot[(criterion, r["target_size"])]]
+        if len(separate) < len(delivered):
+            continue
+        pairs = [_compare(r, s, ref_words) for r, s in zip(delivered, separate)]
+        compute = max(r["wall_s"] for r in delivered) / sum(s["wall_s"] for s in separate)
+        comparisons.append({"trial_id": trial_id, "criterion": criterion, "sizes": len(delivered),
+                            "compute_ratio": compute, "worse_sizes": sum(p["worse"] for p in pairs),
+                            "better_sizes": sum(p["better"] for p in pairs),
+                            "diffs": [p["diff"] for p in pairs]})
+    if not comparisons:
+        return Finding("d", title, NOT_COVERED, "No incremental low-rank run delivered two or more sizes that "
+                       "one-shot low-rank runs of the same criterion also reached.")
+    ok = [c for c in comparisons if c["compute_ratio"] < 1 and c["worse_sizes"] == 0]
+    status = SUPPORTED if len(ok) > len(comparisons) / 2 else NOT_SUPPORTED
+    summary = "; ".join(f"{c['criterion']}: {c['sizes']} sizes in one run for {c['compute_ratio']:.2f}x the wall time "
+                        f"of the separate one-shot runs, significantly worse at {c['worse_sizes']} size(s), better at "
+                        f"{c['better_sizes']}" for c in comparisons) + "."
+    return Finding("d", title, status, summary, comparisons)
+
+
+def all_findings(rows: list[dict], ref_words: np.ndarray) -> list[Finding]:
+    return [check(rows, ref_words) for check in
+            (data_driven_vs_magnitude, incremental_vs_oneshot, lowrank_tradeoff, multi_size_delivery)]

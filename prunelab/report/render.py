@@ -1,0 +1,130 @@
+"""Write a report folder: the plots as PNG, `report.md`, and `index.html`, self-contained (plots embedded as
+data URIs, no script, no network), all from a `ReportData`."""
+from __future__ import annotations
+
+import base64
+import html
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prunelab.report import plots
+from prunelab.report.build import ReportData, schedule_keys
+
+PLOTS = {"wer_vs_size.png": "WER vs achieved size", "speed_vs_size.png": "Speed-up vs size",
+         "pareto.png": "WER / speed Pareto front per target size", "schedule_search.png": "Schedule shapes tried"}
+STATUS_COLOURS = {"supported": "#1b7f3b", "not supported": "#b02a1f", "not covered": "#6b6b6b"}
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _best_table(data: ReportData) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """Header, plain cells and HTML cells (with links) of the best-per-size table."""
+    header = ["target size", "achieved", "criterion", "method", "scheduler", "WER (95% CI)", "speed-up", "FLOP ratio",
+              "steps", "trial", "checkpoint", "W&B run"]
+    plain, linked = [], []
+    for size, r in data.best.items():
+        cells = [f"{size:g}", f"{r['achieved_size']:.4f}", r["criterion"], r["method"], r["scheduler"],
+                 f"{_pct(r['wer'])} ({_pct(r['wer_ci_low'])}-{_pct(r['wer_ci_high'])})", f"{r['speed_ratio']:.2f}x",
+                 f"{r['flop_ratio']:.3f}", str(r["finetune_steps"]), r["trial_id"]]
+        run = data.wandb_runs.get(r["trial_id"])
+        plain.append(cells + [r["checkpoint"] or "-", run or "-"])
+        linked.append([html.escape(c) for c in cells]
+                      + [f'<a href="{html.escape(_href(r["checkpoint"]))}">checkpoint</a>' if r["checkpoint"] else "-",
+                         f'<a href="{html.escape(_href(run))}">offline run</a>' if run else "-"])
+    return header, plain, linked
+
+
+def _href(location: str) -> str:
+    return location if "://" in location else Path(location).resolve().as_uri()
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _context_lines(data: ReportData) -> list[str]:
+    spec, refs, counts = data.spec, data.references, data.counts
+    base, trigram = refs["base"], refs["trigram"]
+    return [
+        f"Sweep `{data.sweep}` ({data.sweep_dir}): {counts['trials']} trials ({counts['complete']} complete, "
+        f"{counts['stopped']} stopped early, {counts['error']} failed, {counts['running']} unfinished), "
+        f"{counts['deliverables']} evaluated deliverables; search `{spec.search}`, fine-tuning budget "
+        f"{spec.finetune_steps} steps per trial, base `{spec.base}`.",
+        f"Test set: {refs['key']['n_test_utts']} utterances of the N-best benchmark. Unpruned base: WER "
+        f"{_pct(base['wer'])} ({_pct(base['wer_ci_low'])}-{_pct(base['wer_ci_high'])}), {base['params_total']:,} "
+        f"parameters; Kneser-Ney trigram: WER {_pct(trigram['wer'])} ({_pct(trigram['wer_ci_low'])}-"
+        f"{_pct(trigram['wer_ci_high'])}).",
+    ]
+
+
+def write_plots(data: ReportData, out: Path) -> dict[str, Path]:
+    written = {
+        "wer_vs_size.png": plots.wer_vs_size(data.rows, data.references, out / "wer_vs_size.png"),
+        "speed_vs_size.png": plots.speed_vs_size(data.rows, out / "speed_vs_size.png"),
+        "pareto.png": plots.pareto_per_size(data.rows, data.fronts, out / "pareto.png"),
+    }
+    if any(r["scheduler"] == "incremental" and r["wer"] is not None for r in data.rows):
+        written["schedule_search.png"] = plots.schedule_search(data.rows, schedule_keys(), out / "schedule_search.png")
+    return written
+
+
+def write_report(data: ReportData, out: Path) -> Path:
+    """Write PNGs, report.md and index.html into `out`; returns the path of index.html."""
+    out.mkdir(parents=True, exist_ok=True)
+    images = write_plots(data, out)
+    header, plain, linked = _best_table(data)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    context = _context_lines(data)
+    importances = ", ".join(f"{k} {v:.2f}" for k, v in data.importances.items())
+
+    md = [f"# prunelab report: {data.sweep}", "", f"Generated {stamp} by `prunelab report` from the sweep's Parquet store.",
+          "", *context, "", "## Findings", ""]
+    for f in data.findings:
+        md += [f"### {f.title}", "", f"**{f.status}.** {f.summary}", ""]
+    md += ["## Best configuration per target size", "", _md_table(header, plain), ""]
+    for name, path in images.items():
+        md += [f"## {PLOTS[name]}", "", f"![{PLOTS[name]}]({path.name})", ""]
+    if importances:
+        md += [f"Schedule-shape parameter importances for WER (Optuna fANOVA): {importances}.", ""]
+    (out / "report.md").write_text("\n".join(md))
+
+    def img(path: Path) -> str:
+        encoded = base64.b64encode(path.read_bytes()).decode()
+        return f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(PLOTS[path.name])}">'
+
+    findings_html = "".join(
+        f'<div class="finding"><h3>{html.escape(f.title)}</h3><p><span class="status" '
+        f'style="background:{STATUS_COLOURS[f.status]}">{html.escape(f.status)}</span> {html.escape(f.summary)}</p></div>'
+        for f in data.findings)
+    sections = "".join(f"<h2>{html.escape(PLOTS[name])}</h2>{img(path)}" for name, path in images.items())
+    if importances:
+        sections += f"<p>Schedule-shape parameter importances for WER (Optuna fANOVA): {html.escape(importances)}.</p>"
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>prunelab report: {html.escape(data.sweep)}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.85em; }} td, th {{ border: 1px solid #ccc; padding: 3px 6px; }}
+img {{ max-width: 100%; }} .status {{ color: white; padding: 1px 6px; border-radius: 3px; }}
+code {{ background: #f3f3f3; }}
+</style></head><body>
+<h1>prunelab report: {html.escape(data.sweep)}</h1>
+<p>Generated {stamp} by <code>prunelab report</code> from the sweep's Parquet store.</p>
+{''.join(f'<p>{html.escape(line)}</p>' for line in context)}
+<h2>Findings</h2>{findings_html}
+<h2>Best configuration per target size</h2>{_html_table(header, linked)}
+{sections}
+</body></html>
+"""
+    index = out / "index.html"
+    index.write_text(page)
+    return index

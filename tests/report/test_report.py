@@ -1,0 +1,87 @@
+"""The local report of a real sweep: files written, numbers taken from the Parquet store, rendered by a real
+headless Chromium without console errors and with every plot loaded; the W&B Report built offline."""
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from prunelab.report import make_report
+from prunelab.report.build import collect
+from prunelab.report.wandb_report import SPEC_FILE, build_report, report_spec
+
+
+@pytest.fixture(scope="module")
+def report(finished_sweep, tmp_path_factory):
+    _, folder = finished_sweep
+    return make_report(str(folder), tmp_path_factory.mktemp("reports") / "t")
+
+
+def test_the_report_folder_holds_html_markdown_plots_and_the_wandb_spec(report):
+    folder = report.parent
+    assert report.name == "index.html" and (folder / "report.md").is_file()
+    for name in ("wer_vs_size.png", "speed_vs_size.png", "pareto.png", SPEC_FILE):
+        assert (folder / name).stat().st_size > 1000
+    page = report.read_text()
+    assert "Findings" in page and "Best configuration per target size" in page
+    assert "<script" not in page and 'src="http' not in page and 'href="http' not in page  # opens from disk, offline
+    assert not list(folder.parent.glob(".t.*"))  # nothing left half-built
+
+
+def test_a_changed_row_in_the_store_changes_the_report(finished_sweep, tmp_path):
+    _, folder = finished_sweep
+    copy = tmp_path / "t"
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("wandb"))
+    before = (make_report(str(copy), tmp_path / "before")).parent / "report.md"
+    data = collect(str(copy))
+    best_size, best_row = next(iter(data.best.items()))
+    path = copy / "results" / f"trial-{best_row['trial_id']}.parquet"
+    table = pq.read_table(path).to_pylist()
+    for row in table:
+        if row["target_size"] == best_size:
+            row["wer"] = 0.01234  # 1.23%: a value no real trial reaches
+    pq.write_table(pa.Table.from_pylist(table, schema=pq.read_schema(path)), path)
+    after = make_report(str(copy), tmp_path / "after").parent / "report.md"
+    assert "1.23%" not in before.read_text() and "1.23%" in after.read_text()
+
+
+def test_the_wandb_report_is_built_offline_with_its_panels_and_filters(finished_sweep):
+    spec, folder = finished_sweep
+    description = report_spec(collect(str(folder)), entity="someone")
+    report = build_report(description)
+    grid = report.blocks[-1]
+    assert [type(p).__name__ for p in grid.panels] == ["ScatterPlot", "ScatterPlot", "ScatterPlot",
+                                                      "ParallelCoordinatesPlot", "ParameterImportancePlot", "LinePlot"]
+    assert grid.panels[0].title == "WER vs achieved size" and grid.panels[4].with_respect_to == "wer"
+    assert len(grid.runsets) == len(spec.methods)
+    for runset, method in zip(grid.runsets, spec.methods):
+        assert f'Metadata("group") == "{spec.name}"' in runset.filters and f'Config("method") == "{method}"' in runset.filters
+    json.dumps(description)  # the spec written beside the HTML is plain JSON
+
+
+def test_headless_chromium_renders_the_report_without_errors_and_loads_every_plot(report):
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        pytest.fail("chromium and chromedriver are needed (Debian packages chromium, chromium-driver; .ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        browser.get(Path(report).resolve().as_uri())
+        sizes = browser.execute_script(
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight]);")
+        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        title = browser.title
+    finally:
+        browser.quit()
+    assert title.startswith("prunelab report")
+    assert len(sizes) >= 3 and all(done and width > 100 and height > 100 for done, width, height in sizes)
+    assert errors == []
