@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from ray import tune
-from ray.air.integrations.wandb import WandbLoggerCallback, _WandbLoggingActor
 
 from prunelab.sweep.store import SCHEDULE_KEYS, read_trial_rows, write_trial_rows
 from prunelab.sweep.trial import trial_config
@@ -49,30 +48,55 @@ class ResultsStoreCallback(tune.Callback):
         self._finish(trial, "error")
 
 
-class _FlushedWandbActor(_WandbLoggingActor):
-    """Tears wandb down after the run finishes, so that the offline run file is complete before Ray ends
-    the actor (without it, about 1 run in 9 was left header-only)."""
+class WandbRunsCallback(tune.Callback):
+    """One W&B run per trial (grouped by sweep, id = trial ID, config = the trial's config, one history step
+    per reported stage, summary = the last figures), written from the driver process itself.
 
-    def run(self):
-        super().run()
-        self._wandb.teardown()
+    Ray's own WandbLoggerCallback starts two Ray actors per trial (a queue and a logging process, each
+    importing wandb: several CPU-seconds per trial, taken from the trials) and could leave header-only run
+    files when Ray ended them before wandb flushed. Here wandb runs share the driver's one wandb service,
+    and `finish()` returns once a run's file is complete."""
 
+    def __init__(self, project: str, group: str, mode: str, folder: str, excludes: tuple[str, ...] = ()):
+        self.project, self.group, self.mode, self.folder = project, group, mode, folder
+        self.excludes = set(excludes)
+        self._runs: dict[str, object] = {}
 
-class FlushedWandbLoggerCallback(WandbLoggerCallback):
-    _logger_actor_cls = _FlushedWandbActor
+    def _run(self, trial):
+        import wandb
+
+        if trial.trial_id not in self._runs:
+            self._runs[trial.trial_id] = wandb.init(
+                project=self.project, group=self.group, id=trial.trial_id, name=str(trial), mode=self.mode,
+                dir=self.folder, config=trial_config(trial.config), reinit="create_new", resume="allow",
+                settings=wandb.Settings(silent=True, console="off"))
+        return self._runs[trial.trial_id]
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._run(trial)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        metrics = {key: value for key, value in result.items()
+                   if key not in self.excludes and isinstance(value, int | float) and not isinstance(value, bool)}
+        self._run(trial).log(metrics)
+
+    def _finish(self, trial, exit_code: int) -> None:
+        run = self._runs.pop(trial.trial_id, None)
+        if run is not None:
+            run.finish(exit_code=exit_code)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._finish(trial, 0)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._finish(trial, 1)
 
     def on_experiment_end(self, trials, **info):
-        """Stop every logging actor still open (a trial that ended abnormally never got its stop signal),
-        then wait a bounded time for their runs to be written: never hang the driver."""
-        for trial in list(self._trial_logging_actors):
-            self._signal_logging_actor_stop(trial=trial)
-        self._cleanup_logging_actors(timeout=120, kill_on_timeout=True)
+        import wandb
 
-    def __del__(self):  # the parent's __del__ touches Ray after interpreter shutdown has begun
-        try:
-            super().__del__()
-        except AttributeError:
-            pass
+        for trial in trials:  # trials left unfinished (interrupted sweep): their runs are closed, resumable later
+            self._finish(trial, 1)
+        wandb.teardown()  # ends the driver's wandb service once every run file is written
 
 
 class ProgressCallback(tune.Callback):

@@ -81,12 +81,12 @@ def _trainable(spec: SweepSpec, sweep_dir: str):
 
 
 def _callbacks(spec: SweepSpec, sweep_dir: str) -> list:
-    from prunelab.sweep.callbacks import FlushedWandbLoggerCallback, ProgressCallback, ResultsStoreCallback
+    from prunelab.sweep.callbacks import ProgressCallback, ResultsStoreCallback, WandbRunsCallback
 
     callbacks = [ResultsStoreCallback(spec.name, str(sweep_dir)), ProgressCallback(spec, str(sweep_dir))]
     if spec.wandb.mode != "disabled":
-        callbacks.append(FlushedWandbLoggerCallback(project=spec.wandb.project, group=spec.name, mode=spec.wandb.mode,
-                                                    dir=str(wandb_dir(sweep_dir)), excludes=["checkpoint", "node", "utt_errors"]))
+        callbacks.append(WandbRunsCallback(spec.wandb.project, spec.name, spec.wandb.mode, str(wandb_dir(sweep_dir)),
+                                           excludes=("utt_errors",)))
     return callbacks
 
 
