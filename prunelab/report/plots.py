@@ -108,3 +108,23 @@ def schedule_search(rows: list[dict], keys: list[str], path: Path) -> Path:
             ax.set_xscale("log")
         ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def search_history(rows: list[dict], path: Path) -> Path:
+    """Each trial's mean WER over its delivered sizes in the order trials started, with the best so far."""
+    trials: dict[str, list[dict]] = defaultdict(list)
+    for r in _delivered(rows):
+        if r.get("started_at") is not None:
+            trials[r["trial_id"]].append(r)
+    ordered = sorted(trials.values(), key=lambda rs: rs[0]["started_at"])
+    means = [100 * sum(r["wer"] for r in rs) / len(rs) for rs in ordered]
+    best = [min(means[:i + 1]) for i in range(len(means))]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.plot(range(1, len(means) + 1), means, "o", color="tab:blue", label="trial (mean WER over its sizes)")
+    ax.step(range(1, len(best) + 1), best, where="post", color="black", label="best so far")
+    ax.set_xlabel("trial, in the order started")
+    ax.set_ylabel("WER (%)")
+    ax.set_title("Search history")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

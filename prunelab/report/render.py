@@ -11,7 +11,8 @@ from prunelab.report import plots
 from prunelab.report.build import ReportData, schedule_keys
 
 PLOTS = {"wer_vs_size.png": "WER vs achieved size", "speed_vs_size.png": "Speed-up vs size",
-         "pareto.png": "WER / speed Pareto front per target size", "schedule_search.png": "Schedule shapes tried"}
+         "pareto.png": "WER / speed Pareto front per target size", "schedule_search.png": "Schedule shapes tried",
+         "search_history.png": "Search history"}
 STATUS_COLOURS = {"supported": "#1b7f3b", "not supported": "#b02a1f", "not covered": "#6b6b6b"}
 
 
@@ -75,6 +76,8 @@ def write_plots(data: ReportData, out: Path) -> dict[str, Path]:
     }
     if any(r["scheduler"] == "incremental" and r["wer"] is not None for r in data.rows):
         written["schedule_search.png"] = plots.schedule_search(data.rows, schedule_keys(), out / "schedule_search.png")
+    if data.spec.search != "grid" and any(r.get("started_at") is not None and r["wer"] is not None for r in data.rows):
+        written["search_history.png"] = plots.search_history(data.rows, out / "search_history.png")
     return written
 
 

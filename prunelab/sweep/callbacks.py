@@ -7,7 +7,7 @@ from prunelab.sweep.store import SCHEDULE_KEYS, read_trial_rows, write_trial_row
 from prunelab.sweep.trial import trial_config
 
 ROW_METRICS = ("target_size", "achieved_size", "params_total", "ppl_valid", "wer", "wer_ci_low", "wer_ci_high",
-               "utt_errors", "speed_ratio", "flop_ratio", "finetune_steps", "wall_s", "node", "checkpoint")
+               "utt_errors", "speed_ratio", "flop_ratio", "finetune_steps", "wall_s", "started_at", "node", "checkpoint")
 
 
 class ResultsStoreCallback(tune.Callback):

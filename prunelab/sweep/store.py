@@ -20,7 +20,7 @@ COLUMNS = pa.schema([
     ("wer", pa.float64()), ("wer_ci_low", pa.float64()), ("wer_ci_high", pa.float64()),
     ("utt_errors", pa.list_(pa.int32())),
     ("speed_ratio", pa.float64()), ("flop_ratio", pa.float64()), ("finetune_steps", pa.int64()),
-    ("wall_s", pa.float64()), ("node", pa.string()), ("status", pa.string()), ("checkpoint", pa.string()),
+    ("wall_s", pa.float64()), ("started_at", pa.float64()), ("node", pa.string()), ("status", pa.string()), ("checkpoint", pa.string()),
 ])
 STATUSES = ("running", "complete", "stopped", "error")
 

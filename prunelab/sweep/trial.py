@@ -8,6 +8,7 @@ import math
 import socket
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -84,13 +85,14 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
         with checkpoint.as_directory() as folder:
             stage_model, _, info = load_checkpoint(Path(folder) / STAGE_CHECKPOINT)
         resume = Resume(stage_model, info["stage"], info["finetune_steps"], info["wall_s"])
-    delivered_wer, delivered_speed = [], []
+    delivered_wer, delivered_speed, started_at = [], [], time.time()
     if resume is not None:
         delivered_wer, delivered_speed = list(info["delivered_wer"]), list(info["delivered_speed"])
+        started_at = info.get("started_at", started_at)
     for stage in run_pruning(model, vocab, corpus, pruning, log=lambda line: print(line, flush=True), resume=resume):
         metrics = {"stage": stage.stage, "n_stages": stage.n_stages, "target_size": stage.target_size,
                    "achieved_size": stage.achieved_size, "finetune_steps": stage.finetune_steps,
-                   "wall_s": stage.wall_s, "node": node, "delivered": stage.delivered,
+                   "wall_s": stage.wall_s, "node": node, "delivered": stage.delivered, "started_at": started_at,
                    "final": stage.stage == stage.n_stages}
         if stage.delivered:
             result = evaluate_model(stage.model, vocab, bench, trigram=False, speed_vs=(model, vocab),
@@ -111,5 +113,6 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
         with tempfile.TemporaryDirectory() as folder:
             save_checkpoint(Path(folder) / STAGE_CHECKPOINT, stage.model, vocab,
                             {"stage": stage.stage, "finetune_steps": stage.finetune_steps, "wall_s": stage.wall_s,
+                             "started_at": started_at,
                              "delivered_wer": delivered_wer, "delivered_speed": delivered_speed})
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

@@ -22,7 +22,7 @@ def report(finished_sweep, tmp_path_factory):
 def test_the_report_folder_holds_html_markdown_plots_and_the_wandb_spec(report):
     folder = report.parent
     assert report.name == "index.html" and (folder / "report.md").is_file()
-    for name in ("wer_vs_size.png", "speed_vs_size.png", "pareto.png", SPEC_FILE):
+    for name in ("wer_vs_size.png", "speed_vs_size.png", "pareto.png", "search_history.png", SPEC_FILE):
         assert (folder / name).stat().st_size > 1000
     page = report.read_text()
     assert "Findings" in page and "Best configuration per target size" in page
