@@ -43,7 +43,7 @@ def load_checkpoint(path: str | Path) -> tuple[TransformerLM, Vocab, dict]:
         raise PrunelabError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
         if "Weights only load failed" in str(error):
             reason = "it holds pickled objects other than tensors and plain data, which weights-only loading refuses"
         else:

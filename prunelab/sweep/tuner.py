@@ -67,14 +67,25 @@ def _search(spec: SweepSpec):
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)
 
 
-def _trainable(spec: SweepSpec, sweep_dir: str):
-    from ray import tune
-
-    from prunelab.lm.checkpoint import load_checkpoint
-    from prunelab.sweep.trial import model_payload, run_trial
+def load_inputs(spec: SweepSpec):
+    """The base model and vocabulary, after checking that the base, the corpus and the N-best file load:
+    bad input is refused before anything is written or started."""
+    from prunelab.data.nbest import load_nbest
+    from prunelab.data.text import load_corpus
     from prunelab.lm.base import resolve_base
+    from prunelab.lm.checkpoint import load_checkpoint
 
     model, vocab, _ = load_checkpoint(resolve_base(spec.base))
+    load_corpus(spec.data.corpus)
+    load_nbest(spec.data.nbest)
+    return model, vocab
+
+
+def _trainable(spec: SweepSpec, sweep_dir: str, model, vocab):
+    from ray import tune
+
+    from prunelab.sweep.trial import model_payload, run_trial
+
     trainable = tune.with_parameters(run_trial, base=model_payload(model, vocab), spec=spec.model_dump(),
                                      sweep_dir=str(sweep_dir))
     return tune.with_resources(trainable, {"cpu": spec.resources.cpu})
@@ -108,6 +119,7 @@ def run_sweep(spec: SweepSpec, address: str | None = None):
     sweep_dir = sweep_dir_for(spec)
     if storage.exists(storage.join(sweep_dir, SPEC_FILE)):
         raise PrunelabError(f"{sweep_dir} already holds a sweep; `prunelab resume {sweep_dir}` continues it")
+    model, vocab = load_inputs(spec)
     storage.check_writable(sweep_dir)
     spec_text = (json.dumps(spec.model_dump(), indent=2) + "\n").encode()
     storage.write(storage.join(sweep_dir, SPEC_FILE), lambda handle: handle.write(spec_text))
@@ -117,7 +129,7 @@ def run_sweep(spec: SweepSpec, address: str | None = None):
         scheduler = (ASHAScheduler(time_attr="training_iteration", metric="ppl_valid", mode="min", grace_period=1,
                                    max_t=64) if spec.early_stopping else None)
         param_space = {"trial": tune.grid_search(grid_configs(spec))} if search is None else None
-        tuner = tune.Tuner(_trainable(spec, sweep_dir), param_space=param_space,
+        tuner = tune.Tuner(_trainable(spec, sweep_dir, model, vocab), param_space=param_space,
                            tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler,
                                                        num_samples=1 if search is None else spec.num_samples,
                                                        max_concurrent_trials=spec.max_concurrent,
@@ -139,9 +151,10 @@ def resume_sweep(sweep_dir: str, address: str | None = None):
     spec = SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
     if not tune.Tuner.can_restore(str(sweep_dir)):
         raise PrunelabError(f"{sweep_dir} holds no Tune experiment state to resume (was it started?)")
+    model, vocab = load_inputs(spec)
     _init_ray(address, _wandb_env(sweep_dir, spec.wandb.mode))
     try:
-        tuner = tune.Tuner.restore(str(sweep_dir), trainable=_trainable(spec, sweep_dir), resume_unfinished=True,
+        tuner = tune.Tuner.restore(str(sweep_dir), trainable=_trainable(spec, sweep_dir, model, vocab), resume_unfinished=True,
                                    resume_errored=True)
         restored = tuner._local_tuner._tune_config.search_alg  # guard: an upstream regression once replaced it
         if spec.search != "grid" and not isinstance(restored, ConcurrencyLimiter):
