@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ray import tune
 
+from prunelab.faults import fault_point
 from prunelab.sweep.store import SCHEDULE_KEYS, read_trial_rows, write_trial_rows
 from prunelab.sweep.trial import trial_config
 
@@ -27,6 +28,7 @@ class ResultsStoreCallback(tune.Callback):
                 **{key: result.get(key) for key in ROW_METRICS}, "status": status}
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        fault_point("trial-result")
         if not result.get("delivered"):
             return
         row = self._row(trial, result, "complete" if result.get("final") else "running")
@@ -41,8 +43,12 @@ class ResultsStoreCallback(tune.Callback):
         elif rows and any(row["status"] != status for row in rows):  # unchanged files are not rewritten
             write_trial_rows(self.sweep_dir, trial.trial_id, [{**row, "status": status} for row in rows])
 
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        fault_point("checkpoint")
+
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._finish(trial, "complete" if (trial.last_result or {}).get("final") else "stopped")
+        fault_point("trial-complete")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._finish(trial, "error")

@@ -10,6 +10,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from prunelab import storage
+from prunelab.faults import fault_point
 
 SCHEDULE_KEYS = ("shape", "stages", "exponent", "budget_split", "lr")
 COLUMNS = pa.schema([
@@ -42,7 +43,12 @@ def write_trial_rows(sweep_dir: str, trial_id: str, rows: list[dict]) -> str:
     """Replace the trial's file with `rows` (one per target size; the last row for a size wins)."""
     by_size = {row["target_size"]: row for row in rows}
     table = pa.Table.from_pylist([{c: row.get(c) for c in COLUMNS.names} for row in by_size.values()], schema=COLUMNS)
-    return storage.write(trial_file(sweep_dir, trial_id), lambda handle: pq.write_table(table, handle))
+
+    def write(handle) -> None:
+        pq.write_table(table, handle)
+        fault_point("result-write")
+
+    return storage.write(trial_file(sweep_dir, trial_id), write)
 
 
 def read_results(sweep_dir: str) -> pa.Table:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from prunelab import storage
 from prunelab.errors import PrunelabError
+from prunelab.faults import fault_point
 from prunelab.sweep.spec import SweepSpec
 
 SPEC_FILE = "sweep.json"   # the validated spec, saved in the sweep folder so that `resume` needs nothing else
@@ -22,6 +24,20 @@ def wandb_dir(sweep_dir: str) -> Path:
     """W&B writes its offline runs to a local disk: inside a local sweep folder, else ./wandb-offline/NAME."""
     local = storage.local_path(sweep_dir)
     return local / "wandb" if local is not None else Path("wandb-offline").resolve() / sweep_dir.rstrip("/").rsplit("/", 1)[-1]
+
+
+WANDB_HEADER_BYTES = 7  # an offline run file holding nothing but its header
+
+
+def remove_empty_wandb_runs(sweep_dir: str) -> list[Path]:
+    """Offline W&B runs left header-only by a killed driver (wandb had not flushed a single record) hold no data;
+    they are removed on resume, where the interrupted trials open their runs again."""
+    removed = []
+    for run_file in wandb_dir(sweep_dir).glob("**/offline-run-*/run-*.wandb"):
+        if run_file.stat().st_size <= WANDB_HEADER_BYTES:
+            shutil.rmtree(run_file.parent)
+            removed.append(run_file.parent)
+    return removed
 
 
 def _wandb_env(sweep_dir: str, mode: str) -> dict[str, str]:
@@ -111,11 +127,6 @@ def _run_config(spec: SweepSpec, sweep_dir: str):
 
 def run_sweep(spec: SweepSpec, address: str | None = None):
     """Run the sweep to the end; returns Tune's ResultGrid. Results land in storage/NAME."""
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-
-    from prunelab.sweep.space import grid_configs
-
     sweep_dir = sweep_dir_for(spec)
     if storage.exists(storage.join(sweep_dir, SPEC_FILE)):
         raise PrunelabError(f"{sweep_dir} already holds a sweep; `prunelab resume {sweep_dir}` continues it")
@@ -123,6 +134,16 @@ def run_sweep(spec: SweepSpec, address: str | None = None):
     storage.check_writable(sweep_dir)
     spec_text = (json.dumps(spec.model_dump(), indent=2) + "\n").encode()
     storage.write(storage.join(sweep_dir, SPEC_FILE), lambda handle: handle.write(spec_text))
+    fault_point("spec-written")
+    return _fit_new(spec, sweep_dir, model, vocab, address)
+
+
+def _fit_new(spec: SweepSpec, sweep_dir: str, model, vocab, address: str | None):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from prunelab.sweep.space import grid_configs
+
     _init_ray(address, _wandb_env(sweep_dir, spec.wandb.mode))
     try:
         search = _search(spec)
@@ -144,18 +165,27 @@ def run_sweep(spec: SweepSpec, address: str | None = None):
 
 def resume_sweep(sweep_dir: str, address: str | None = None):
     """Continue an interrupted sweep: finished trials are kept, unfinished ones continue from their last
-    stage checkpoint, errored ones are resumed, and the searcher (with its Optuna history) is restored."""
+    stage checkpoint, errored ones are resumed, and the searcher (with its Optuna history) is restored.
+    A sweep interrupted before Tune recorded anything (and before any result) starts from its saved spec."""
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
+    from prunelab.sweep.store import read_results
+
     spec = SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
-    if not tune.Tuner.can_restore(str(sweep_dir)):
-        raise PrunelabError(f"{sweep_dir} holds no Tune experiment state to resume (was it started?)")
     model, vocab = load_inputs(spec)
+    if not tune.Tuner.can_restore(str(sweep_dir)):
+        if read_results(sweep_dir).num_rows:
+            raise PrunelabError(f"{sweep_dir} has results but no Tune experiment state to resume them from; "
+                                f"start a new sweep under another name")
+        return _fit_new(spec, sweep_dir, model, vocab, address)
+    removed = remove_empty_wandb_runs(sweep_dir)
+    if removed:
+        print(f"removed {len(removed)} empty W&B offline run(s) left by the interrupted driver", flush=True)
     _init_ray(address, _wandb_env(sweep_dir, spec.wandb.mode))
     try:
-        tuner = tune.Tuner.restore(str(sweep_dir), trainable=_trainable(spec, sweep_dir, model, vocab), resume_unfinished=True,
-                                   resume_errored=True)
+        tuner = tune.Tuner.restore(str(sweep_dir), trainable=_trainable(spec, sweep_dir, model, vocab),
+                                   resume_unfinished=True, resume_errored=True)
         restored = tuner._local_tuner._tune_config.search_alg  # guard: an upstream regression once replaced it
         if spec.search != "grid" and not isinstance(restored, ConcurrencyLimiter):
             raise PrunelabError(f"resuming {sweep_dir} did not restore its searcher (got {type(restored).__name__})")
