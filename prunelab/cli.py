@@ -67,7 +67,7 @@ def cmd_demo(args) -> int:
     from prunelab.evaluate.evaluator import Benchmark, evaluate_model
     from prunelab.lm.base import train_or_load_base
     from prunelab.sweep.spec import load_spec
-    from prunelab.sweep.tuner import SPEC_FILE, resume_sweep, run_sweep, sweep_dir_for
+    from prunelab.sweep.tuner import SPEC_FILE, resume_sweep, run_sweep, sweep_dir_for, sweep_finished
 
     model, vocab, _, path = train_or_load_base("tiny", minutes=args.minutes, steps=args.steps)
     print(format_report(str(path), evaluate_model(model, vocab, Benchmark.load())), flush=True)
@@ -76,7 +76,7 @@ def cmd_demo(args) -> int:
     if not storage.exists(storage.join(sweep_dir, SPEC_FILE)):
         print(f"running the demo sweep {args.spec} into {sweep_dir}", flush=True)
         run_sweep(spec)
-    elif _sweep_finished(sweep_dir):
+    elif sweep_finished(sweep_dir):
         print(f"the demo sweep in {sweep_dir} has finished (delete that folder to run it again)")
     else:
         print(f"resuming the unfinished demo sweep in {sweep_dir}", flush=True)
@@ -84,16 +84,6 @@ def cmd_demo(args) -> int:
     print_best_per_size(sweep_dir)
     report_after(sweep_dir)
     return 0
-
-
-def _sweep_finished(sweep_dir) -> bool:
-    from ray.tune import ExperimentAnalysis
-
-    try:
-        trials = ExperimentAnalysis(str(sweep_dir)).trials
-    except Exception:  # no readable experiment state yet: not finished
-        return False
-    return bool(trials) and all(t.status == "TERMINATED" for t in trials)
 
 
 def _sizes(text: str) -> tuple[float, ...]:
@@ -142,8 +132,23 @@ def cmd_sweep(args) -> int:
 
     spec = load_spec(args.spec, overrides={"storage": args.storage, "name": args.name})
     run_sweep(spec, args.address)
-    print_best_per_size(sweep_dir_for(spec))
-    report_after(sweep_dir_for(spec))
+    return _after_sweep(sweep_dir_for(spec))
+
+
+INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
+
+
+def _after_sweep(sweep_dir) -> int:
+    """Best configuration per size and the report; if trials are left unfinished (Ctrl-C, failures), say how
+    to continue and exit with 130."""
+    from prunelab.sweep.tuner import sweep_finished
+
+    print_best_per_size(sweep_dir)
+    report_after(sweep_dir)
+    if not sweep_finished(sweep_dir):
+        print(f"the sweep stopped before all its trials finished; its state is saved. Continue it with:\n"
+              f"  prunelab resume {sweep_dir}")
+        return INTERRUPTED
     return 0
 
 
@@ -183,9 +188,7 @@ def cmd_resume(args) -> int:
 
     sweep_dir = find_sweep(args.sweep)
     resume_sweep(sweep_dir, args.address)
-    print_best_per_size(sweep_dir)
-    report_after(sweep_dir)
-    return 0
+    return _after_sweep(sweep_dir)
 
 
 def cmd_export(args) -> int:

@@ -83,6 +83,21 @@ def _search(spec: SweepSpec):
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)
 
 
+def sweep_finished(sweep_dir: str) -> bool:
+    """Whether every trial the spec asks for exists in Tune's saved state and has terminated."""
+    from ray.tune import ExperimentAnalysis
+
+    from prunelab.sweep.space import grid_configs
+
+    spec = SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
+    expected = len(grid_configs(spec)) if spec.search == "grid" else spec.num_samples
+    try:
+        trials = ExperimentAnalysis(str(sweep_dir)).trials
+    except Exception:  # no readable experiment state yet (Tune raises several types): not finished
+        return False
+    return len(trials) >= expected and all(t.status == "TERMINATED" for t in trials)
+
+
 def load_inputs(spec: SweepSpec):
     """The base model and vocabulary, after checking that the base, the corpus and the N-best file load:
     bad input is refused before anything is written or started."""
