@@ -1,9 +1,13 @@
 """Shared fixtures: a small real model trained briefly on the shipped corpus (seconds, not minutes)."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from prunelab.data.text import Corpus, load_corpus
+
+PLANTED_WANDB_KEY = "planted0secret0key0" + "f" * 21  # 40 characters, the shape of a real W&B key
 
 
 @pytest.fixture(scope="session")
@@ -47,5 +51,20 @@ def finished_sweep(trained_lm, tmp_path_factory):
         criteria=["magnitude", "activation"], methods=["lowrank", "unstructured"], schedulers=["oneshot", "incremental"],
         schedule={"stages": {"low": 2, "high": 2}}, finetune_steps=4, calibration_sequences=8, search="random",
         num_samples=2, max_concurrent=2, wandb={"mode": "offline"}, storage=str(storage), seed=3))
-    run_sweep(spec)
+    # a W&B API key in the environment (as a logged-in user has) must not end up in any file the sweep writes
+    previous = os.environ.get("WANDB_API_KEY")
+    os.environ["WANDB_API_KEY"] = PLANTED_WANDB_KEY
+    try:
+        run_sweep(spec)
+    finally:
+        if previous is None:
+            os.environ.pop("WANDB_API_KEY", None)
+        else:
+            os.environ["WANDB_API_KEY"] = previous
     return spec, storage / "t"
+
+
+@pytest.fixture(scope="session")
+def planted_wandb_key() -> str:
+    """The fake W&B API key that `finished_sweep` ran with."""
+    return PLANTED_WANDB_KEY
