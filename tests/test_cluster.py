@@ -1,7 +1,10 @@
 """A real two-node Ray cluster on loopback with token auth: trials run on both nodes; stop ends every process."""
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -49,3 +52,49 @@ def test_starting_twice_in_one_folder_is_refused_and_stop_needs_a_cluster(tmp_pa
     (tmp_path / cluster.STATE_FILE).write_text('{"address": "127.0.0.2:1"}')
     with pytest.raises(PrunelabError, match="already records a cluster"):
         cluster.start(tmp_path)
+
+
+def test_a_worker_node_killed_mid_trial_is_survived_by_retrying_the_trial_on_the_other_node(two_nodes, trained_lm,
+                                                                                          tmp_path):
+    folder, state = two_nodes
+    spec = dict(
+        name="survive", base=str(trained_lm[2]), data={"eval_test_utts": 20}, target_sizes=[0.7, 0.5, 0.3],
+        criteria=["magnitude"], methods=["lowrank", "structured"], schedulers=["incremental"],
+        schedule={"stages": {"low": 3, "high": 3}}, finetune_steps=30, calibration_sequences=8, search="grid",
+        max_concurrent=2, resources={"cpu": 1}, wandb={"mode": "disabled"}, storage=str(tmp_path / "runs"))
+    (tmp_path / "survive.yaml").write_text(yaml.safe_dump(spec))
+    driver = subprocess.Popen([sys.executable, "-m", "prunelab.cli", "sweep", str(tmp_path / "survive.yaml"),
+                               "--address", state["address"]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, **cluster.auth_env(folder)})
+    sweep_dir = tmp_path / "runs" / "survive"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and driver.poll() is None:  # both trials running, each past a stage
+        trial_dirs = [d for d in sweep_dir.glob("run_trial_*") if list(d.glob("checkpoint_*"))]
+        if len(trial_dirs) == 2:
+            break
+        time.sleep(0.3)
+    # the second node: its raylet (socket raylet.1) and every process under it, i.e. its trial's worker
+    (raylet,) = [pid for pid in cluster.session_pids(state["temp_dir"])
+                 if "sockets/raylet.1" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+    victims = [raylet] + [pid for pid in cluster.session_pids(state["temp_dir"]) if _ancestor(raylet, pid)]
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    out, err = driver.communicate(timeout=400)
+    assert driver.returncode == 0, err[-2000:]
+    frame = pd.read_parquet(sweep_dir / "results")
+    assert frame.trial_id.nunique() == 2 and len(frame) == 6 and (frame.status == "complete").all()
+    assert not frame.duplicated(["trial_id", "target_size"]).any()
+    # the trial on the killed node went on from its checkpoint on the surviving node: its rows name two nodes
+    assert frame.groupby("trial_id").node.nunique().max() == 2
+    assert frame[frame.target_size == 0.3].node.nunique() == 1
+
+
+def _ancestor(ancestor: int, pid: int) -> bool:
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return False
+        if pid == ancestor:
+            return True
+    return False
