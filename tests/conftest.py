@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +70,69 @@ def finished_sweep(trained_lm, tmp_path_factory):
 def planted_wandb_key() -> str:
     """The fake W&B API key that `finished_sweep` ran with."""
     return PLANTED_WANDB_KEY
+
+
+def _descendants(root: int) -> dict[int, str]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = {}, list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        try:
+            found[pid] = (Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+        todo.extend(children.get(pid, []))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_ray_process_left_behind():
+    """After every test, no Ray or wandb process started by this test process is still alive."""
+    before = set(_descendants(os.getpid()))
+    yield
+    deadline = time.monotonic() + 20  # Ray's processes take a few seconds to exit after ray.shutdown()
+    while True:
+        left = {pid: args for pid, args in _descendants(os.getpid()).items()
+                if pid not in before and ("ray" in args or "wandb" in args)}
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert not left, f"processes left behind: {left}"
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3]) == pgid:
+                    members.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return members
+
+
+@pytest.fixture
+def end_process_group():
+    """End every process of a killed driver's process group (its Ray and wandb processes) and check that
+    none is left."""
+    import signal
+
+    def end(pgid: int) -> None:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while _group_members(pgid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _group_members(pgid), f"processes of group {pgid} left behind"
+
+    return end

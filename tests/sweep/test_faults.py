@@ -27,7 +27,8 @@ def finished_files(folder):
 
 @pytest.mark.parametrize("point", ["spec-written", "trial-result:2", "checkpoint:2", "result-write:1",
                                    "trial-complete:1"])
-def test_driver_killed_then_resumed_loses_nothing_and_reruns_nothing(point, trained_lm, tmp_path, capsys):
+def test_driver_killed_then_resumed_loses_nothing_and_reruns_nothing(point, trained_lm, tmp_path, capsys,
+                                                                     end_process_group):
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump({**SPEC, "base": str(trained_lm[2]), "storage": str(tmp_path)}))
     driver = subprocess.Popen([sys.executable, "-m", "prunelab.cli", "sweep", str(spec_path)], start_new_session=True,
@@ -36,10 +37,7 @@ def test_driver_killed_then_resumed_loses_nothing_and_reruns_nothing(point, trai
     try:
         assert driver.wait(timeout=300) == -signal.SIGKILL  # it died at the fault point, not of something else
     finally:  # the Ray and wandb processes it started share its process group: end exactly those
-        try:
-            os.killpg(driver.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        end_process_group(driver.pid)
     folder = tmp_path / "f"
     before = finished_files(folder)
     deliverables = {d: d.stat().st_mtime_ns for d in (folder / "deliverables").glob("*/*.pt")}

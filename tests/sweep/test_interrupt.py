@@ -17,7 +17,8 @@ SPEC = dict(name="i", data={"eval_test_utts": 20}, target_sizes=[0.5], criteria=
             max_concurrent=1, wandb={"mode": "offline"}, seed=2)
 
 
-def test_ctrl_c_saves_state_prints_the_resume_command_and_resume_finishes(trained_lm, tmp_path, capsys):
+def test_ctrl_c_saves_state_prints_the_resume_command_and_resume_finishes(trained_lm, tmp_path, capsys,
+                                                                         end_process_group):
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump({**SPEC, "base": str(trained_lm[2]), "storage": str(tmp_path)}))
     folder = tmp_path / "i"
@@ -30,10 +31,7 @@ def test_ctrl_c_saves_state_prints_the_resume_command_and_resume_finishes(traine
         os.killpg(driver.pid, signal.SIGINT)
         out, _ = driver.communicate(timeout=240)
     finally:
-        try:
-            os.killpg(driver.pid, signal.SIGKILL)  # whatever of that sweep outlived the Ctrl-C
-        except ProcessLookupError:
-            pass
+        end_process_group(driver.pid)  # whatever of that sweep outlived the Ctrl-C
     assert driver.returncode == 130, out[-2000:]
     assert f"prunelab resume {folder}" in out
     assert not sweep_finished(str(folder))

@@ -1,8 +1,6 @@
 """SIGKILL the sweep driver after its first trial finished, then resume: nothing finished is rerun, every row is
 there once, and the searcher keeps its budget (a replaced searcher would start num_samples new trials)."""
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,7 +28,7 @@ def completed_trials(folder):
     return [p for p in results.glob("trial-*.parquet") if pq.read_table(p).column("status").to_pylist() == ["complete"]]
 
 
-def test_driver_killed_after_a_trial_then_resumed(trained_lm, tmp_path):
+def test_driver_killed_after_a_trial_then_resumed(trained_lm, tmp_path, end_process_group):
     spec = {**SPEC, "base": str(trained_lm[2]), "storage": str(tmp_path)}
     folder = tmp_path / "k"
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(spec)], start_new_session=True,
@@ -40,7 +38,7 @@ def test_driver_killed_after_a_trial_then_resumed(trained_lm, tmp_path):
         while not completed_trials(folder) and time.monotonic() < deadline and driver.poll() is None:
             time.sleep(0.5)
     finally:  # the driver and every Ray process it started share its process group
-        os.killpg(driver.pid, signal.SIGKILL)
+        end_process_group(driver.pid)
         driver.wait()
     finished = completed_trials(folder)
     assert finished, "no trial finished before the kill"
