@@ -136,3 +136,17 @@ def end_process_group():
         assert not _group_members(pgid), f"processes of group {pgid} left behind"
 
     return end
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_reports_untouched():
+    """Tests write reports under their own folders, never into the repository's reports/."""
+    reports = Path(__file__).resolve().parent.parent / "reports"
+
+    def snapshot():
+        return {p: p.stat().st_mtime_ns for p in reports.rglob("*") if p.is_file()} if reports.is_dir() else {}
+
+    before = snapshot()
+    yield
+    changed = {p for p, m in snapshot().items() if before.get(p) != m}
+    assert not changed, f"tests wrote into the repository's reports/: {sorted(map(str, changed))[:5]}"

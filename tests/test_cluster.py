@@ -38,7 +38,7 @@ def test_a_sweep_on_two_loopback_nodes_runs_trials_on_both(two_nodes, trained_lm
     # the driver is a separate process, as a user's is: Ray reads its auth settings once per process
     done = subprocess.run([sys.executable, "-m", "prunelab.cli", "sweep", str(tmp_path / "two.yaml"),
                            "--address", state["address"]], capture_output=True, text=True, timeout=400,
-                          env={**os.environ, **cluster.auth_env(folder)})
+                          env={**os.environ, **cluster.auth_env(folder)}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "best configuration per target size" in done.stdout
     frame = pd.read_parquet(tmp_path / "runs" / "two" / "results")
@@ -65,7 +65,7 @@ def test_a_worker_node_killed_mid_trial_is_survived_by_retrying_the_trial_on_the
     (tmp_path / "survive.yaml").write_text(yaml.safe_dump(spec))
     driver = subprocess.Popen([sys.executable, "-m", "prunelab.cli", "sweep", str(tmp_path / "survive.yaml"),
                                "--address", state["address"]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env={**os.environ, **cluster.auth_env(folder)})
+                              text=True, env={**os.environ, **cluster.auth_env(folder)}, cwd=tmp_path)
     sweep_dir = tmp_path / "runs" / "survive"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and driver.poll() is None:  # both trials running, each past a stage

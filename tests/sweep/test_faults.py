@@ -28,11 +28,12 @@ def finished_files(folder):
 @pytest.mark.parametrize("point", ["spec-written", "trial-result:2", "checkpoint:2", "result-write:1",
                                    "trial-complete:1"])
 def test_driver_killed_then_resumed_loses_nothing_and_reruns_nothing(point, trained_lm, tmp_path, capsys,
-                                                                     end_process_group):
+                                                                     end_process_group, monkeypatch):
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump({**SPEC, "base": str(trained_lm[2]), "storage": str(tmp_path)}))
+    monkeypatch.chdir(tmp_path)  # reports/ are written under the working folder
     driver = subprocess.Popen([sys.executable, "-m", "prunelab.cli", "sweep", str(spec_path)], start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
                               env={**os.environ, "PRUNELAB_FAULT": point})
     try:
         assert driver.wait(timeout=300) == -signal.SIGKILL  # it died at the fault point, not of something else

@@ -18,12 +18,13 @@ SPEC = dict(name="i", data={"eval_test_utts": 20}, target_sizes=[0.5], criteria=
 
 
 def test_ctrl_c_saves_state_prints_the_resume_command_and_resume_finishes(trained_lm, tmp_path, capsys,
-                                                                         end_process_group):
+                                                                         end_process_group, monkeypatch):
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump({**SPEC, "base": str(trained_lm[2]), "storage": str(tmp_path)}))
     folder = tmp_path / "i"
+    monkeypatch.chdir(tmp_path)  # reports/ are written under the working folder
     driver = subprocess.Popen([sys.executable, "-m", "prunelab.cli", "sweep", str(spec_path)], start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 240
         while not list((folder / "results").glob("trial-*.parquet")) and time.monotonic() < deadline:
