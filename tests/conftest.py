@@ -112,7 +112,8 @@ def _group_members(pgid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3]) == pgid:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[3]) == pgid and fields[0] != "Z":  # a zombie has ended; its parent reaps it later
                     members.append(int(entry.name))
             except (OSError, IndexError, ValueError):
                 continue
