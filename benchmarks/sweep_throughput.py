@@ -15,38 +15,11 @@ import os
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 from prunelab.lm.base import train_or_load_base
+from prunelab.procs import descendants, pss_bytes
 from prunelab.sweep.spec import load_spec
 from prunelab.sweep.tuner import run_sweep
-
-
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def pss_bytes(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 class MemorySampler(threading.Thread):
@@ -56,7 +29,7 @@ class MemorySampler(threading.Thread):
 
     def run(self):
         while not self.stopped.wait(0.25):
-            self.peak = max(self.peak, sum(pss_bytes(p) for p in descendants(os.getpid())))
+            self.peak = max(self.peak, sum(pss_bytes(p) for p in descendants([os.getpid()])))
 
 
 def main() -> None:

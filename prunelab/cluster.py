@@ -25,6 +25,7 @@ from pathlib import Path
 
 from prunelab.atomic import atomic_write
 from prunelab.errors import PrunelabError
+from prunelab.procs import alive, descendants, processes
 
 DEFAULT_FOLDER = ".ray-cluster"
 LOOPBACK = "127.0.0.2"
@@ -91,34 +92,9 @@ def start(folder: str | Path = DEFAULT_FOLDER, nodes: int = 2, cpus_per_node: in
 
 def session_pids(temp_dir: str) -> list[int]:
     """PIDs of every process whose command line names `temp_dir`, and all their descendants."""
-    children: dict[int, list[int]] = {}
-    roots = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # the process ended while we looked
-        children.setdefault(ppid, []).append(int(entry.name))
-        if temp_dir in args:
-            roots.append(int(entry.name))
-    found, todo = set(), list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo.extend(children.get(pid, []))
-    return sorted(found - {os.getpid()})
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    table = processes()
+    roots = [p.pid for p in table.values() if temp_dir in p.args]
+    return [pid for pid in descendants(roots, table) if pid != os.getpid()]
 
 
 def stop(folder: str | Path = DEFAULT_FOLDER, grace_s: float = 10.0) -> list[int]:
@@ -134,9 +110,9 @@ def stop(folder: str | Path = DEFAULT_FOLDER, grace_s: float = 10.0) -> list[int
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + wait
-        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.2)
-        pids_left = [p for p in pids if _alive(p)]
+        pids_left = [p for p in pids if alive(p)]
         if not pids_left:
             break
     shutil.rmtree(state["temp_dir"], ignore_errors=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from prunelab.data.text import Corpus, load_corpus
+from prunelab.procs import descendants, processes
 
 PLANTED_WANDB_KEY = "planted0secret0key0" + "f" * 21  # 40 characters, the shape of a real W&B key
 
@@ -72,35 +73,16 @@ def planted_wandb_key() -> str:
     return PLANTED_WANDB_KEY
 
 
-def _descendants(root: int) -> dict[int, str]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = {}, list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        try:
-            found[pid] = (Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:
-            continue
-        todo.extend(children.get(pid, []))
-    return found
-
-
 @pytest.fixture(autouse=True)
 def no_ray_process_left_behind():
     """After every test, no Ray or wandb process started by this test process is still alive."""
-    before = set(_descendants(os.getpid()))
+    before = set(descendants([os.getpid()]))
     yield
     deadline = time.monotonic() + 20  # Ray's processes take a few seconds to exit after ray.shutdown()
     while True:
-        left = {pid: args for pid, args in _descendants(os.getpid()).items()
-                if pid not in before and ("ray" in args or "wandb" in args)}
+        table = processes()
+        left = {pid: table[pid].args for pid in descendants([os.getpid()], table)
+                if pid not in before and pid in table and ("ray" in table[pid].args or "wandb" in table[pid].args)}
         if not left or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -108,16 +90,8 @@ def no_ray_process_left_behind():
 
 
 def _group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[3]) == pgid and fields[0] != "Z":  # a zombie has ended; its parent reaps it later
-                    members.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return members
+    # a zombie has ended already; its parent reaps it later
+    return [p.pid for p in processes().values() if p.pgid == pgid and p.state != "Z"]
 
 
 @pytest.fixture
