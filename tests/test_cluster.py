@@ -68,9 +68,10 @@ def test_a_worker_node_killed_mid_trial_is_survived_by_retrying_the_trial_on_the
                               text=True, env={**os.environ, **cluster.auth_env(folder)}, cwd=tmp_path)
     sweep_dir = tmp_path / "runs" / "survive"
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and driver.poll() is None:  # both trials running, each past a stage
-        trial_dirs = [d for d in sweep_dir.glob("run_trial_*") if list(d.glob("checkpoint_*"))]
-        if len(trial_dirs) == 2:
+    # both trials running, and the driver has taken in a stage of each (its row, with that stage's checkpoint)
+    while time.monotonic() < deadline and driver.poll() is None:
+        files = list((sweep_dir / "results").glob("trial-*.parquet"))
+        if len(files) == 2:
             break
         time.sleep(0.3)
     # the second node: its raylet (socket raylet.1) and every process under it, i.e. its trial's worker
