@@ -12,6 +12,7 @@ import yaml
 
 from prunelab import cluster
 from prunelab.errors import PrunelabError
+from prunelab.procs import descendants
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def test_a_worker_node_killed_mid_trial_is_survived_by_retrying_the_trial_on_the
     # the second node: its raylet (socket raylet.1) and every process under it, i.e. its trial's worker
     (raylet,) = [pid for pid in cluster.session_pids(state["temp_dir"])
                  if "sockets/raylet.1" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
-    victims = [raylet] + [pid for pid in cluster.session_pids(state["temp_dir"]) if _ancestor(raylet, pid)]
+    victims = descendants([raylet])
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
     out, err = driver.communicate(timeout=400)
@@ -89,13 +90,3 @@ def test_a_worker_node_killed_mid_trial_is_survived_by_retrying_the_trial_on_the
     assert frame.groupby("trial_id").node.nunique().max() == 2
     assert frame[frame.target_size == 0.3].node.nunique() == 1
 
-
-def _ancestor(ancestor: int, pid: int) -> bool:
-    while pid > 1:
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            return False
-        if pid == ancestor:
-            return True
-    return False
