@@ -37,19 +37,33 @@ def main() -> None:
           f"{args.threads} threads, median of {args.repeats}; {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}")
     print(f"{'method':<13} {'size':>5} {'params':>10} {'MAC ratio':>9} {'limit':>6} {'speed-up':>8} {'of limit':>8}")
-    for method in args.methods.split(","):
-        for size in (float(s) for s in args.sizes.split(",")):
+    measure_methods(base, vocab, corpus, sentences, args.methods.split(","),
+                    [float(s) for s in args.sizes.split(",")], args.threads, args.repeats, log=print_row)
+
+
+def print_row(row: dict) -> None:
+    print(f"{row['method']:<13} {row['size']:>5.2f} {row['params']:>10,} {row['flop_ratio']:>9.3f} "
+          f"{row['limit']:>5.2f}x {row['speed_ratio']:>7.2f}x {row['of_limit']:>7.0%}   ({row['seconds']:.0f} s)",
+          flush=True)
+
+
+def measure_methods(base, vocab, corpus, sentences: list[str], methods: list[str], sizes: list[float],
+                    threads: int, repeats: int, log=lambda row: None) -> list[dict]:
+    """One row per method and size: parameters, MAC ratio, its limit 1/ratio, measured speed-up, share of limit."""
+    rows = []
+    for method in methods:
+        for size in sizes:
             config = PruneConfig("magnitude", method, "oneshot", size, finetune_steps=0)
             (deliverable,) = run_pruning(base, vocab, corpus, config, log=lambda line: None)
-            model = deliverable.model
             started = time.perf_counter()
-            speed = measure_speed(model, vocab, sentences, repeats=args.repeats, threads=args.threads,
+            speed = measure_speed(deliverable.model, vocab, sentences, repeats=repeats, threads=threads,
                                   reference=(base, vocab))
-            ratio = flop_ratio(model, base)
-            print(f"{method:<13} {size:>5.2f} {deliverable.params:>10,} {ratio:>9.3f} {1 / ratio:>5.2f}x "
-                  f"{speed['speed_ratio']:>7.2f}x {speed['speed_ratio'] * ratio:>7.0%}   "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
-
+            ratio = flop_ratio(deliverable.model, base)
+            rows.append({"method": method, "size": size, "params": deliverable.params, "flop_ratio": ratio,
+                         "limit": 1 / ratio, "speed_ratio": speed["speed_ratio"],
+                         "of_limit": speed["speed_ratio"] * ratio, "seconds": time.perf_counter() - started})
+            log(rows[-1])
+    return rows
 
 if __name__ == "__main__":
     main()

@@ -47,23 +47,31 @@ def main() -> None:
         for concurrent in (int(c) for c in args.concurrency.split(",")):
             spec = load_spec(args.spec, overrides={"base": str(base), "storage": storage,
                                                   "name": f"throughput-{concurrent}"})
-            spec = spec.model_copy(update={"max_concurrent": concurrent, "num_samples": args.samples})
-            sampler = MemorySampler()
-            sampler.start()
-            started = time.perf_counter()
-            grid = run_sweep(spec)
-            wall = time.perf_counter() - started
-            sampler.stopped.set()
-            sampler.join()
-            trial_s = [r.metrics["time_total_s"] for r in grid]
-            overhead = (wall - sum(trial_s) / concurrent) / len(trial_s)
-            mean_trial = sum(trial_s) / len(trial_s)
-            rates[concurrent] = 3600 * len(trial_s) / wall
-            print(f"{concurrent:>10} {wall:>7.0f} {rates[concurrent]:>8.1f} {mean_trial:>8.1f} {overhead:>16.1f} "
-                  f"{overhead / mean_trial:>8.0%} {sampler.peak / 2**30:>9.2f} GB", flush=True)
+            row = measure_sweep(spec.model_copy(update={"max_concurrent": concurrent, "num_samples": args.samples}))
+            rates[concurrent] = row["trials_per_hour"]
+            print(f"{concurrent:>10} {row['wall_s']:>7.0f} {row['trials_per_hour']:>8.1f} {row['trial_s']:>8.1f} "
+                  f"{row['overhead_s']:>16.1f} {row['overhead_s'] / row['trial_s']:>8.0%} "
+                  f"{row['peak_memory_gb']:>9.2f} GB", flush=True)
     if 1 in rates and 2 in rates:
         print(f"trials/hour, 2 concurrent vs 1: {rates[2] / rates[1]:.2f}x")
 
+
+def measure_sweep(spec, address: str | None = None) -> dict:
+    """Run `spec` (on the cluster at `address`, else a local Ray) and measure its wall time, trials per hour,
+    mean trial time, overhead per trial and peak memory of this process and its descendants."""
+    sampler = MemorySampler()
+    sampler.start()
+    started = time.perf_counter()
+    grid = run_sweep(spec, address)
+    wall = time.perf_counter() - started
+    sampler.stopped.set()
+    sampler.join()
+    trial_s = [r.metrics["time_total_s"] for r in grid]
+    mean_trial = sum(trial_s) / len(trial_s)
+    return {"concurrent": spec.max_concurrent, "trials": len(trial_s), "wall_s": wall,
+            "trials_per_hour": 3600 * len(trial_s) / wall, "trial_s": mean_trial,
+            "overhead_s": (wall - sum(trial_s) / spec.max_concurrent) / len(trial_s),
+            "peak_memory_gb": sampler.peak / 2**30}
 
 if __name__ == "__main__":
     main()

@@ -234,7 +234,7 @@ def cmd_report(args) -> int:
         raise PrunelabError("give a sweep (NAME|PATH) to report on, or --publish SPEC")
     from prunelab.sweep.query import find_sweep
 
-    index = make_report(find_sweep(args.sweep), args.out, args.wandb_entity)
+    index = make_report(find_sweep(args.sweep), args.out, args.wandb_entity, notes=args.notes)
     print(f"wrote the report {index} (and report.md, PNG plots, {SPEC_FILE})")
     if args.wandb:
         if not _wandb_logged_in():
@@ -401,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--wandb", action="store_true", help="also publish a W&B Report (needs `wandb login`; otherwise "
                                                          "says how to publish the written spec later)")
     rp.add_argument("--wandb-entity", default=None, help="W&B user or team that owns the report")
+    rp.add_argument("--notes", default=None, metavar="FILE",
+                    help="a Markdown file included as the report's Discussion section (e.g. sweeps/paper-discussion.md)")
     rp.add_argument("--publish", default=None, metavar="SPEC", help="publish a written wandb-report.json and exit")
     rp.set_defaults(func=cmd_report)
 

@@ -7,14 +7,25 @@ import shutil
 from pathlib import Path
 
 
-def make_report(sweep_dir: str, out: str | Path | None = None, entity: str | None = None, log=print) -> Path:
+def make_report(sweep_dir: str, out: str | Path | None = None, entity: str | None = None, log=print,
+                notes: str | Path | None = None) -> Path:
     """Write the local report of a sweep (index.html, report.md, PNGs, the W&B Report spec) into `out`
-    (default reports/NAME), whole: it is built in a temporary folder and swapped in. Returns index.html."""
+    (default reports/NAME), whole: it is built in a temporary folder and swapped in. `notes`: a Markdown file
+    whose text becomes the report's Discussion section. Returns index.html."""
     from prunelab.report.build import collect, default_out
     from prunelab.report.render import write_report
     from prunelab.report.wandb_report import report_spec, write_spec
 
+    from prunelab.errors import PrunelabError
+
+    notes_text = ""
+    if notes is not None:
+        try:
+            notes_text = Path(notes).read_text()
+        except OSError as error:
+            raise PrunelabError(f"cannot read the notes file {notes}: {error.strerror}") from None
     data = collect(sweep_dir, log)
+    data.notes = notes_text
     out = Path(out) if out is not None else default_out(data.sweep)
     building = out.with_name(f".{out.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)

@@ -33,6 +33,7 @@ class ReportData:
     wandb_runs: dict[str, str]
     importances: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    notes: str = ""  # the Discussion section (Markdown written by people, `prunelab report --notes`)
 
 
 def load_spec_of(sweep_dir: str) -> SweepSpec:

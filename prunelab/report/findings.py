@@ -5,8 +5,8 @@ same utterances). A difference counts only when its 95% interval excludes zero.
 (a) data-driven criteria (taylor, activation) beat magnitude in several settings;
 (b) incremental beats one-shot, most of all at small target sizes;
 (c) low-rank gives the best size/speed trade-off at moderate compression;
-(d) one incremental low-rank run delivers several sizes for less compute than separate one-shot runs, at no
-    worse WER.
+(d) one incremental low-rank run delivers several sizes for less compute (fine-tuning steps) than separate
+    one-shot runs, at no worse WER.
 Each gives `supported`, `not supported` or `not covered` (the sweep lacks the configurations to tell)."""
 from __future__ import annotations
 
@@ -164,9 +164,12 @@ def multi_size_delivery(rows: list[dict], ref_words: np.ndarray) -> Finding:
         if len(separate) < len(delivered):
             continue
         pairs = [_compare(r, s, ref_words) for r, s in zip(delivered, separate)]
-        compute = max(r["wall_s"] for r in delivered) / sum(s["wall_s"] for s in separate)
+        # compute = fine-tuning steps (the run's dominant cost, fixed by the spec); a trial's wall_s also holds
+        # the evaluation of the deliverables before it, so the wall-time ratio is shown but not judged
+        compute = max(r["finetune_steps"] for r in delivered) / sum(s["finetune_steps"] for s in separate)
+        wall = max(r["wall_s"] for r in delivered) / sum(s["wall_s"] for s in separate)
         comparisons.append({"trial_id": trial_id, "criterion": criterion, "sizes": len(delivered),
-                            "compute_ratio": compute, "worse_sizes": sum(p["worse"] for p in pairs),
+                            "compute_ratio": compute, "wall_ratio": wall, "worse_sizes": sum(p["worse"] for p in pairs),
                             "better_sizes": sum(p["better"] for p in pairs),
                             "diffs": [p["diff"] for p in pairs]})
     if not comparisons:
@@ -174,8 +177,9 @@ def multi_size_delivery(rows: list[dict], ref_words: np.ndarray) -> Finding:
                        "one-shot low-rank runs of the same criterion also reached.")
     ok = [c for c in comparisons if c["compute_ratio"] < 1 and c["worse_sizes"] == 0]
     status = SUPPORTED if len(ok) > len(comparisons) / 2 else NOT_SUPPORTED
-    summary = "; ".join(f"{c['criterion']}: {c['sizes']} sizes in one run for {c['compute_ratio']:.2f}x the wall time "
-                        f"of the separate one-shot runs, significantly worse at {c['worse_sizes']} size(s), better at "
+    summary = "; ".join(f"{c['criterion']}: {c['sizes']} sizes in one run for {c['compute_ratio']:.2f}x the fine-tuning "
+                        f"steps of the separate one-shot runs ({c['wall_ratio']:.2f}x their wall time, evaluation of the "
+                        f"earlier deliverables included), significantly worse at {c['worse_sizes']} size(s), better at "
                         f"{c['better_sizes']}" for c in comparisons) + "."
     return Finding("d", title, status, summary, comparisons)
 

@@ -68,6 +68,54 @@ def _context_lines(data: ReportData) -> list[str]:
     ]
 
 
+def _span(low: float, high: float) -> str:
+    return f"{low:g}" if low == high else f"{low:g}-{high:g}"
+
+
+def _setup_lines(data: ReportData) -> list[str]:
+    """The study's choices, from the sweep's spec and its rows."""
+    spec = data.spec
+    hosts = sorted({(r.get("node") or "?").split("/")[0] for r in data.rows})
+    schedule = spec.schedule
+    return [
+        f"Criteria {', '.join(spec.criteria)}; methods {', '.join(spec.methods)}; schedulers {', '.join(spec.schedulers)}; "
+        f"target sizes {', '.join(f'{s:g}' for s in spec.target_sizes)} (fraction of the base's parameters kept, "
+        f"embedding/output matrix {'pruned too' if spec.prune_embedding else 'kept'}).",
+        f"Fine-tuning budget {spec.finetune_steps} optimizer steps per trial, equal for one-shot and incremental; "
+        f"learning rate {_span(spec.lr.low, spec.lr.high)}; {spec.calibration_sequences} calibration sequences for the "
+        f"data-driven criteria; incremental schedules: shapes {', '.join(schedule.shapes)}, stages "
+        f"{_span(schedule.stages.low, schedule.stages.high)}, exponent {_span(schedule.exponent.low, schedule.exponent.high)}, "
+        f"budget split {_span(schedule.budget_split.low, schedule.budget_split.high)}.",
+        f"Deliverables evaluated on {spec.data.eval_test_utts or 'all'} test utterances; search `{spec.search}`"
+        f"{'' if spec.search == 'grid' else f' ({spec.num_samples} samples)'}; {spec.max_concurrent} trials at once, "
+        f"{spec.resources.cpu:g} CPU each; trials ran on host(s) {', '.join(hosts)}.",
+    ]
+
+
+def _notes_html(text: str) -> str:
+    """The Discussion's Markdown as HTML: paragraphs and '- ' lists, everything escaped (no markup passes)."""
+    parts = []
+    for block in (b.strip() for b in text.split("\n\n")):
+        if not block:
+            continue
+        lines = block.splitlines()
+        if lines[0].startswith("#"):
+            parts.append(f"<h3>{html.escape(lines[0].lstrip('#').strip())}</h3>")
+            lines = lines[1:]
+        if lines and all(line.startswith(("- ", "  ")) for line in lines):
+            items, current = [], []
+            for line in lines:
+                if line.startswith("- ") and current:
+                    items.append(" ".join(current))
+                    current = []
+                current.append(line[2:].strip() if line.startswith("- ") else line.strip())
+            items.append(" ".join(current))
+            parts.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
+        elif lines:
+            parts.append(f"<p>{html.escape(' '.join(line.strip() for line in lines))}</p>")
+    return "".join(parts)
+
+
 def write_plots(data: ReportData, out: Path) -> dict[str, Path]:
     written = {
         "wer_vs_size.png": plots.wer_vs_size(data.rows, data.references, out / "wer_vs_size.png"),
@@ -91,9 +139,11 @@ def write_report(data: ReportData, out: Path) -> Path:
     importances = ", ".join(f"{k} {v:.2f}" for k, v in data.importances.items())
 
     md = [f"# prunelab report: {data.sweep}", "", f"Generated {stamp} by `prunelab report` from the sweep's Parquet store.",
-          "", *context, "", "## Findings", ""]
+          "", *context, "", "## Study set-up", "", *(f"- {line}" for line in _setup_lines(data)), "", "## Findings", ""]
     for f in data.findings:
         md += [f"### {f.title}", "", f"**{f.status}.** {f.summary}", ""]
+    if data.notes.strip():
+        md += ["## Discussion", "", data.notes.strip(), ""]
     md += ["## Best configuration per target size", "", _md_table(header, plain), ""]
     for name, path in images.items():
         md += [f"## {PLOTS[name]}", "", f"![{PLOTS[name]}]({path.name})", ""]
@@ -123,7 +173,9 @@ code {{ background: #f3f3f3; }}
 <h1>prunelab report: {html.escape(data.sweep)}</h1>
 <p>Generated {stamp} by <code>prunelab report</code> from the sweep's Parquet store.</p>
 {''.join(f'<p>{html.escape(line)}</p>' for line in context)}
+<h2>Study set-up</h2><ul>{''.join(f'<li>{html.escape(line)}</li>' for line in _setup_lines(data))}</ul>
 <h2>Findings</h2>{findings_html}
+{f'<h2>Discussion</h2>{_notes_html(data.notes)}' if data.notes.strip() else ''}
 <h2>Best configuration per target size</h2>{_html_table(header, linked)}
 {sections}
 </body></html>

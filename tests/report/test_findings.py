@@ -18,10 +18,11 @@ def errors(shift: int) -> list[int]:
 
 
 def row(criterion="magnitude", method="lowrank", scheduler="oneshot", size=0.5, shift=0, speed=1.5,
-        trial_id=None, wall_s=100.0):
+        trial_id=None, wall_s=100.0, steps=200):
     utt = errors(shift)
     return {"criterion": criterion, "method": method, "scheduler": scheduler, "target_size": size,
             "wer": sum(utt) / REF_WORDS.sum(), "speed_ratio": speed, "utt_errors": utt, "wall_s": wall_s,
+            "finetune_steps": steps,
             "trial_id": trial_id or f"{criterion}-{method}-{scheduler}-{size}", "status": "complete"}
 
 
@@ -76,9 +77,11 @@ def test_c_is_not_covered_outside_moderate_sizes_or_without_lowrank():
 
 def test_d_multi_size_run_against_separate_oneshot_runs():
     separate = [row(size=s, wall_s=100) for s in (0.5, 0.3)]
-    cheap = [row(scheduler="incremental", size=s, trial_id="inc", wall_s=w) for s, w in ((0.5, 60), (0.3, 110))]
+    cheap = [row(scheduler="incremental", size=s, trial_id="inc", wall_s=w, steps=n)
+             for s, w, n in ((0.5, 60, 100), (0.3, 110, 200))]
     finding = multi_size_delivery(separate + cheap, REF_WORDS)
-    assert finding.status == SUPPORTED and finding.comparisons[0]["compute_ratio"] == pytest.approx(110 / 200)
+    assert finding.status == SUPPORTED and finding.comparisons[0]["compute_ratio"] == pytest.approx(200 / 400)
+    assert finding.comparisons[0]["wall_ratio"] == pytest.approx(110 / 200)
     worse = [row(scheduler="incremental", size=s, trial_id="inc", shift=2, wall_s=50) for s in (0.5, 0.3)]
     assert multi_size_delivery(separate + worse, REF_WORDS).status == NOT_SUPPORTED
     assert multi_size_delivery(separate, REF_WORDS).status == NOT_COVERED

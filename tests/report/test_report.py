@@ -85,3 +85,18 @@ def test_headless_chromium_renders_the_report_without_errors_and_loads_every_plo
     assert title.startswith("prunelab report")
     assert len(sizes) >= 3 and all(done and width > 100 and height > 100 for done, width, height in sizes)
     assert errors == []
+
+
+def test_the_report_states_the_study_set_up_and_includes_the_discussion_escaped(finished_sweep, tmp_path):
+    _, folder = finished_sweep
+    notes = tmp_path / "discussion.md"
+    notes.write_text("## Why it differs\n\nThe budget is small.\n\n- scale <script>x</script>\n- data\n")
+    index = make_report(str(folder), tmp_path / "r", notes=notes)
+    md, page = (index.parent / "report.md").read_text(), index.read_text()
+    spec = collect(str(folder)).spec
+    assert "## Study set-up" in md and f"Fine-tuning budget {spec.finetune_steps} optimizer steps" in md
+    assert "## Discussion" in md and "The budget is small." in md
+    assert "<h3>Why it differs</h3>" in page and "<li>scale &lt;script&gt;x&lt;/script&gt;</li>" in page
+    assert "<script" not in page
+    without = make_report(str(folder), tmp_path / "plain")
+    assert "Discussion" not in without.read_text()
