@@ -91,10 +91,12 @@ def measure(args) -> dict:
     for seed in range(SEEDS):
         reference = best_so_far(optuna.samplers.RandomSampler(seed=seed), table, RANDOM_BUDGET)[-1]
         threshold = reference * (1 + WITHIN)
-        tpe = best_so_far(optuna.samplers.TPESampler(seed=seed), table, RANDOM_BUDGET)
-        rand = best_so_far(optuna.samplers.RandomSampler(seed=10_000 + seed), table, RANDOM_BUDGET)
-        runs.append({"seed": seed, "reference_wer": reference, "tpe_trials": trials_to_reach(tpe, threshold),
-                     "random_trials": trials_to_reach(rand, threshold)})
+        curves = {"tpe": best_so_far(optuna.samplers.TPESampler(seed=seed), table, RANDOM_BUDGET),
+                  "tpe_startup3": best_so_far(optuna.samplers.TPESampler(seed=seed, n_startup_trials=3), table,
+                                              RANDOM_BUDGET),
+                  "random": best_so_far(optuna.samplers.RandomSampler(seed=10_000 + seed), table, RANDOM_BUDGET)}
+        runs.append({"seed": seed, "reference_wer": reference,
+                     **{f"{name}_trials": trials_to_reach(curve, threshold) for name, curve in curves.items()}})
     wers = sorted(v["wer"] for v in table.values())
     best = wers[0]
 
@@ -107,4 +109,5 @@ def measure(args) -> dict:
             "criterion": CRITERION, "method": METHOD, "random_budget": RANDOM_BUDGET, "seeds": SEEDS, "within": WITHIN,
             "table_best_wer": best, "table_worst_wer": wers[-1],
             "points_within_1pct_of_table_best": sum(w <= best * (1 + WITHIN) for w in wers),
-            "tpe": summary("tpe_trials"), "random": summary("random_trials"), "runs": runs, "table": table}
+            "tpe": summary("tpe_trials"), "tpe_startup3": summary("tpe_startup3_trials"),
+            "random": summary("random_trials"), "runs": runs, "table": table}

@@ -85,6 +85,7 @@ class SweepSpec(Strict):
     prune_embedding: bool = True
     search: Literal["optuna-tpe", "optuna-nsga2", "random", "grid"] = "optuna-tpe"
     num_samples: int = Field(default=8, ge=1)
+    startup_trials: int = Field(default=10, ge=1)    # optuna-tpe: random trials before TPE models the results
     max_concurrent: int = Field(default=1, ge=1)
     resources: Resources = Resources()
     early_stopping: bool = False

@@ -77,7 +77,7 @@ def _search(spec: SweepSpec):
         searcher = OptunaSearch(OptunaSpace(spec), metric=[SEARCH_METRIC, "speed_ratio_mean"], mode=["min", "max"],
                                 sampler=optuna.samplers.NSGAIISampler(seed=spec.seed))
     else:
-        sampler = (optuna.samplers.TPESampler(seed=spec.seed) if spec.search == "optuna-tpe"
+        sampler = (optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=spec.startup_trials) if spec.search == "optuna-tpe"
                    else optuna.samplers.RandomSampler(seed=spec.seed))
         searcher = OptunaSearch(OptunaSpace(spec), metric=SEARCH_METRIC, mode="min", sampler=sampler)
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)
