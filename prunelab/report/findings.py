@@ -46,6 +46,15 @@ def _compare(a: dict, b: dict, ref_words: np.ndarray) -> dict:
             "better": interval.high < 0, "worse": interval.low > 0}
 
 
+def _pooled(pairs: list[tuple[dict, dict]], ref_words: np.ndarray) -> str:
+    """Mean WER difference (a - b) over several pairs with its interval: per-utterance errors averaged over the
+    pairs, then one paired bootstrap, so every pair is resampled with the same utterances."""
+    a = np.mean([np.asarray(x["utt_errors"], dtype=float) for x, _ in pairs], axis=0)
+    b = np.mean([np.asarray(y["utt_errors"], dtype=float) for _, y in pairs], axis=0)
+    diff, interval = paired_bootstrap_diff(a, b, ref_words)
+    return f"{_points(diff)} points ({_points(interval.low)} to {_points(interval.high)})"
+
+
 def _tally(comparisons: list[dict]) -> tuple[int, int, int]:
     better = sum(c["better"] for c in comparisons)
     worse = sum(c["worse"] for c in comparisons)
@@ -61,16 +70,16 @@ def data_driven_vs_magnitude(rows: list[dict], ref_words: np.ndarray) -> Finding
     cells = defaultdict(lambda: defaultdict(list))
     for r in _usable(rows):
         cells[(r["method"], r["scheduler"], r["target_size"])][r["criterion"]].append(r)
-    comparisons = []
+    comparisons, pairs = [], []
     for (method, scheduler, size), by_criterion in sorted(cells.items()):
         if "magnitude" not in by_criterion:
             continue
         magnitude = _best(by_criterion["magnitude"])
         for criterion in DATA_DRIVEN:
             if criterion in by_criterion:
+                pairs.append((_best(by_criterion[criterion]), magnitude))
                 comparisons.append({"method": method, "scheduler": scheduler, "target_size": size,
-                                    "criterion": criterion,
-                                    **_compare(_best(by_criterion[criterion]), magnitude, ref_words)})
+                                    "criterion": criterion, **_compare(*pairs[-1], ref_words)})
     if not comparisons:
         return Finding("a", title, NOT_COVERED, "No setting (method, scheduler, target size) has both magnitude "
                        "and a data-driven criterion.")
@@ -80,7 +89,8 @@ def data_driven_vs_magnitude(rows: list[dict], ref_words: np.ndarray) -> Finding
     summary = (f"Data-driven minus magnitude WER, {len(comparisons)} comparisons: significantly better in {better}, "
                f"worse in {worse}, no significant difference in {same}. Largest gain: {best['criterion']} "
                f"{best['method']} {best['scheduler']} at {best['target_size']:g}, {_points(best['diff'])} points "
-               f"({_points(best['ci_low'])} to {_points(best['ci_high'])}).")
+               f"({_points(best['ci_low'])} to {_points(best['ci_high'])}). Mean over all comparisons: "
+               f"{_pooled(pairs, ref_words)}.")
     return Finding("a", title, status, summary, comparisons)
 
 
@@ -89,20 +99,30 @@ def incremental_vs_oneshot(rows: list[dict], ref_words: np.ndarray) -> Finding:
     cells = defaultdict(lambda: defaultdict(list))
     for r in _usable(rows):
         cells[(r["criterion"], r["method"], r["target_size"])][r["scheduler"]].append(r)
-    comparisons = [{"criterion": c, "method": m, "target_size": s,
-                    **_compare(_best(by["incremental"]), _best(by["oneshot"]), ref_words)}
-                   for (c, m, s), by in sorted(cells.items()) if "incremental" in by and "oneshot" in by]
+    pairs = [(_best(by["incremental"]), _best(by["oneshot"]))
+             for _, by in sorted(cells.items()) if "incremental" in by and "oneshot" in by]
+    comparisons = [{"criterion": i["criterion"], "method": i["method"], "target_size": i["target_size"],
+                    "steps": i.get("finetune_steps"), "oneshot_steps": o.get("finetune_steps"), **_compare(i, o, ref_words)}
+                   for i, o in pairs]
     if not comparisons:
         return Finding("b", title, NOT_COVERED, "No (criterion, method, target size) has both schedulers.")
     better, worse, same = _tally(comparisons)
     by_size = defaultdict(list)
-    for c in comparisons:
-        by_size[c["target_size"]].append(c["diff"])
-    mean_by_size = {size: float(np.mean(diffs)) for size, diffs in sorted(by_size.items())}
-    sizes_text = ", ".join(f"{size:g}: {_points(mean)}" for size, mean in sorted(mean_by_size.items(), reverse=True))
+    for c, pair in zip(comparisons, pairs):
+        by_size[c["target_size"]].append((c["diff"], pair))
+    mean_by_size = {size: float(np.mean([d for d, _ in entries])) for size, entries in sorted(by_size.items())}
+    sizes_text = ", ".join(f"{size:g}: {_pooled([p for _, p in by_size[size]], ref_words)}"
+                           for size in sorted(mean_by_size, reverse=True))
     summary = (f"Incremental minus one-shot WER, {len(comparisons)} comparisons: significantly better in {better}, "
-               f"worse in {worse}, no significant difference in {same}. Mean difference per target size "
-               f"(points): {sizes_text}.")
+               f"worse in {worse}, no significant difference in {same}. Mean difference per target size: "
+               f"{sizes_text}.")
+    equal = [c for c in comparisons if c["steps"] is not None and c["steps"] == c["oneshot_steps"]]
+    if len(equal) < len(comparisons):
+        eq_better, eq_worse, eq_same = _tally(equal)
+        summary += (f" {len(comparisons) - len(equal)} comparisons set a deliverable taken on the way down (fewer "
+                    f"fine-tuning steps spent so far) against a one-shot run with the full budget; at equal steps "
+                    f"({len(equal)} comparisons) incremental is better in {eq_better}, worse in {eq_worse}, "
+                    f"not significantly different in {eq_same}.")
     if len(mean_by_size) < 2:
         return Finding("b", title, NOT_COVERED, summary + " Only one target size has both schedulers, so whether the "
                        "gain grows at small sizes is not covered.", comparisons)

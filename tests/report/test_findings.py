@@ -51,6 +51,14 @@ def test_b_holds_when_incremental_gains_most_at_the_smallest_size():
     assert finding.status == SUPPORTED, finding.summary
 
 
+def test_b_separates_deliverables_taken_on_the_way_down_from_equal_budget_comparisons():
+    rows = [row(size=0.7), row(scheduler="incremental", size=0.7, shift=2, steps=50, trial_id="inc"),
+            row(size=0.2), row(scheduler="incremental", size=0.2, shift=-3, steps=200, trial_id="inc")]
+    summary = incremental_vs_oneshot(rows, REF_WORDS).summary
+    assert "1 comparisons set a deliverable taken on the way down" in summary
+    assert "at equal steps (1 comparisons) incremental is better in 1, worse in 0" in summary
+
+
 def test_b_fails_when_the_gain_shrinks_at_small_sizes_and_one_size_is_not_enough():
     rows = [row(size=0.7), row(scheduler="incremental", size=0.7, shift=-3),
             row(size=0.2), row(scheduler="incremental", size=0.2, shift=-1)]
