@@ -58,8 +58,10 @@ def main() -> None:
     data_path = out.with_suffix(".json")
     for name in wanted:
         print(f"== {name}", flush=True)
+        started = time.time()
+        figures_of_section = SECTIONS[name](args)
         measured = {"machine": machine(), "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                    **SECTIONS[name](args)}
+                    "minutes": round((time.time() - started) / 60, 1), **figures_of_section}
         # re-read: another invocation may have measured other sections meanwhile
         figures = json.loads(data_path.read_text()) if data_path.exists() else {}
         render.write(out, data_path, {**figures, name: measured})

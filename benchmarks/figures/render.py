@@ -159,7 +159,8 @@ def markdown(figures: dict) -> str:
             lines += [f"Not measured yet: `python benchmarks/paper_figures.py --sections {key}`.", ""]
             continue
         lines += render(figures[key])
-        lines += ["", f"_Measured {figures[key]['measured_at']} on {figures[key]['machine']}._", ""]
+        took = f" in {figures[key]['minutes']:g} min" if "minutes" in figures[key] else ""
+        lines += ["", f"_Measured{took}, finished {figures[key]['measured_at']}, on {figures[key]['machine']}._", ""]
     return "\n".join(lines)
 
 
