@@ -159,8 +159,9 @@ def markdown(figures: dict) -> str:
             lines += [f"Not measured yet: `python benchmarks/paper_figures.py --sections {key}`.", ""]
             continue
         lines += render(figures[key])
-        took = f" in {figures[key]['minutes']:g} min" if "minutes" in figures[key] else ""
-        lines += ["", f"_Measured{took}, finished {figures[key]['measured_at']}, on {figures[key]['machine']}._", ""]
+        when = (f"in {figures[key]['minutes']:g} min, finished {figures[key]['measured_at']}" if "minutes" in figures[key]
+                else f"started {figures[key]['measured_at']}")  # figures from before the duration was recorded
+        lines += ["", f"_Measured {when}, on {figures[key]['machine']}._", ""]
     return "\n".join(lines)
 
 
