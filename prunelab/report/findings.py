@@ -46,6 +46,12 @@ def _compare(a: dict, b: dict, ref_words: np.ndarray) -> dict:
             "better": interval.high < 0, "worse": interval.low > 0}
 
 
+def _wer_text(r: dict) -> str:
+    interval = (f" ({100 * r['wer_ci_low']:.2f}-{100 * r['wer_ci_high']:.2f})"
+                if r.get("wer_ci_low") is not None and r.get("wer_ci_high") is not None else "")
+    return f"{100 * r['wer']:.2f}%{interval}"
+
+
 def _pooled(pairs: list[tuple[dict, dict]], ref_words: np.ndarray) -> str:
     """Mean WER difference (a - b) over several pairs with its interval: per-utterance errors averaged over the
     pairs, then one paired bootstrap, so every pair is resampled with the same utterances."""
@@ -149,8 +155,9 @@ def lowrank_tradeoff(rows: list[dict], ref_words: np.ndarray, moderate: tuple[fl
         # methods whose best WER is not significantly worse than the best at this size; the fastest of them wins
         accurate = {m: r for m, r in best_each.items() if r is overall or not _compare(r, overall, ref_words)["worse"]}
         winner = max(accurate, key=lambda m: accurate[m]["speed_ratio"])
-        comparisons.append({"target_size": size, "winner": winner,
+        comparisons.append({"target_size": size, "winner": winner, "methods": sorted(best_each),
                             **{f"{m}_wer": r["wer"] for m, r in best_each.items()},
+                            **{f"{m}_wer_text": _wer_text(r) for m, r in best_each.items()},
                             **{f"{m}_speed_ratio": r["speed_ratio"] for m, r in best_each.items()},
                             "accurate": sorted(accurate)})
     if not comparisons:
@@ -158,8 +165,10 @@ def lowrank_tradeoff(rows: list[dict], ref_words: np.ndarray, moderate: tuple[fl
                        "low-rank and another method.")
     wins = sum(c["winner"] == "lowrank" for c in comparisons)
     status = SUPPORTED if wins > len(comparisons) / 2 else NOT_SUPPORTED
-    details = "; ".join(f"{c['target_size']:g}: fastest among the not-significantly-worse methods is {c['winner']} "
-                        f"(low-rank {c['lowrank_speed_ratio']:.2f}x at WER {100 * c['lowrank_wer']:.2f}%)"
+    details = "; ".join(f"{c['target_size']:g}: fastest among the not-significantly-worse methods is {c['winner']} ("
+                        + ", ".join(f"{m} {c[f'{m}_speed_ratio']:.2f}x at WER {c[f'{m}_wer_text']}"
+                                    f"{'' if m in c['accurate'] else ', significantly worse'}"
+                                    for m in sorted(c["methods"], key=lambda m: -c[f"{m}_speed_ratio"])) + ")"
                         for c in comparisons)
     summary = f"Low-rank has the best trade-off at {wins} of {len(comparisons)} moderate sizes. {details}."
     return Finding("c", title, status, summary, comparisons)
@@ -189,6 +198,7 @@ def multi_size_delivery(rows: list[dict], ref_words: np.ndarray) -> Finding:
         compute = max(r["finetune_steps"] for r in delivered) / sum(s["finetune_steps"] for s in separate)
         wall = max(r["wall_s"] for r in delivered) / sum(s["wall_s"] for s in separate)
         comparisons.append({"trial_id": trial_id, "criterion": criterion, "sizes": len(delivered),
+                            "per_size": [(r["target_size"], p) for r, p in zip(delivered, pairs)],
                             "compute_ratio": compute, "wall_ratio": wall, "worse_sizes": sum(p["worse"] for p in pairs),
                             "better_sizes": sum(p["better"] for p in pairs),
                             "diffs": [p["diff"] for p in pairs]})
@@ -200,7 +210,10 @@ def multi_size_delivery(rows: list[dict], ref_words: np.ndarray) -> Finding:
     summary = "; ".join(f"{c['criterion']}: {c['sizes']} sizes in one run for {c['compute_ratio']:.2f}x the fine-tuning "
                         f"steps of the separate one-shot runs ({c['wall_ratio']:.2f}x their wall time, evaluation of the "
                         f"earlier deliverables included), significantly worse at {c['worse_sizes']} size(s), better at "
-                        f"{c['better_sizes']}" for c in comparisons) + "."
+                        f"{c['better_sizes']}; incremental minus one-shot per size: "
+                        + ", ".join(f"{size:g}: {_points(p['diff'])} ({_points(p['ci_low'])} to {_points(p['ci_high'])})"
+                                    for size, p in c["per_size"])
+                        for c in comparisons) + "."
     return Finding("d", title, status, summary, comparisons)
 
 
