@@ -59,7 +59,9 @@ class PruneConfig:
         """Sizes after each stage (without the leading 1.0), deliver sizes included."""
         if self.scheduler == "oneshot":
             return [self.target_size]
-        sizes = set(self.schedule.sizes(self.target_size)[1:]) | set(self.deliver)
+        # rounded: a schedule's float arithmetic gives 0.30000000000000004 where a deliver size says 0.3, and
+        # the two must be one stage, not a second stage that prunes nothing
+        sizes = {round(s, 9) for s in self.schedule.sizes(self.target_size)[1:]} | {round(s, 9) for s in self.deliver}
         return sorted(sizes, reverse=True)
 
 

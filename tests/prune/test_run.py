@@ -58,3 +58,10 @@ def test_a_resumed_run_continues_exactly_where_the_interrupted_one_was(trained_l
     assert resumed[-1].finetune_steps == full[-1].finetune_steps == 6
     tokens = torch.randint(0, len(vocab), (2, 10))
     assert torch.allclose(resumed[-1].model(tokens), full[-1].model(tokens), atol=1e-5)
+
+
+def test_a_deliver_size_that_a_schedule_stage_reaches_is_one_stage():
+    # cubic 4 stages from 1.0 to 0.2 passes 0.2 + 0.8 * 0.5**3 = 0.30000000000000004: the same stage as deliver 0.3
+    config = PruneConfig("magnitude", "lowrank", "incremental", 0.2, deliver=(0.7, 0.5, 0.3),
+                         schedule=Schedule("polynomial", 4, 3.0))
+    assert config.stage_sizes() == [0.7, 0.5375, 0.5, 0.3, 0.2125, 0.2]
