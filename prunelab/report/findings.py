@@ -96,7 +96,9 @@ def data_driven_vs_magnitude(rows: list[dict], ref_words: np.ndarray) -> Finding
                f"worse in {worse}, no significant difference in {same}. Largest gain: {best['criterion']} "
                f"{best['method']} {best['scheduler']} at {best['target_size']:g}, {_points(best['diff'])} points "
                f"({_points(best['ci_low'])} to {_points(best['ci_high'])}). Mean over all comparisons: "
-               f"{_pooled(pairs, ref_words)}.")
+               f"{_pooled(pairs, ref_words)}; per target size: "
+               + ", ".join(f"{size:g}: {_pooled([p for c, p in zip(comparisons, pairs) if c['target_size'] == size], ref_words)}"
+                           for size in sorted({c["target_size"] for c in comparisons}, reverse=True)) + ".")
     return Finding("a", title, status, summary, comparisons)
 
 
@@ -135,8 +137,9 @@ def incremental_vs_oneshot(rows: list[dict], ref_words: np.ndarray) -> Finding:
     smallest, largest = min(mean_by_size), max(mean_by_size)
     grows = mean_by_size[smallest] < mean_by_size[largest]
     status = SUPPORTED if better > worse and grows else NOT_SUPPORTED
-    summary += (f" The gain at the smallest size ({smallest:g}) is {'larger' if grows else 'not larger'} than at the "
-                f"largest ({largest:g}).")
+    summary += (f" The mean difference at the smallest size ({smallest:g}, {_points(mean_by_size[smallest])}) is "
+                f"{'more' if grows else 'not more'} in incremental's favour than at the largest ({largest:g}, "
+                f"{_points(mean_by_size[largest])}).")
     return Finding("b", title, status, summary, comparisons)
 
 
