@@ -64,7 +64,7 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print) -> dict
 
 
 def _importances(rows: list[dict]) -> dict[str, float]:
-    """Optuna's parameter importances (fANOVA) of the schedule shape for WER, over incremental deliverables of
+    """Optuna's parameter importances (PED-ANOVA, which needs no scikit-learn) of the schedule shape for WER, over incremental deliverables of
     the sweep's searched trials (one value per trial: its mean WER over delivered sizes)."""
     import optuna
 
@@ -72,19 +72,29 @@ def _importances(rows: list[dict]) -> dict[str, float]:
     for r in rows:
         if r["scheduler"] == "incremental" and r["wer"] is not None and r["target_size"] is not None:
             per_trial.setdefault(r["trial_id"], []).append(r)
-    keys = [k for k in ("stages", "exponent", "budget_split", "lr")
-            if len({rs[0][k] for rs in per_trial.values() if rs[0][k] is not None}) > 1]
+    categorical = ("shape", "method")
+    seen = {k: {rs[0][k] for rs in per_trial.values() if rs[0][k] is not None}
+            for k in (*categorical, "stages", "exponent", "budget_split", "lr")}
+    keys = [k for k, values in seen.items() if len(values) > 1]
     if len(per_trial) < 4 or not keys:
         return {}
+
+    def distribution(k: str):
+        if k in categorical:
+            return optuna.distributions.CategoricalDistribution(sorted(seen[k]))
+        if k == "stages":
+            return optuna.distributions.IntDistribution(1, 64)
+        return optuna.distributions.FloatDistribution(1e-9, 1e3, log=(k == "lr"))
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize")
     for rs in per_trial.values():
-        params = {k: rs[0][k] for k in keys}
-        distributions = {k: (optuna.distributions.IntDistribution(1, 64) if k == "stages" else
-                             optuna.distributions.FloatDistribution(1e-9, 1e3, log=(k == "lr"))) for k in keys}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
+        # a parameter a trial does not have (the exponent of an exponential schedule) is left out of that trial;
+        # Optuna then rates only the parameters every trial has
+        params = {k: rs[0][k] for k in keys if rs[0][k] is not None}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions={k: distribution(k) for k in params},
                                                   value=float(np.mean([r["wer"] for r in rs]))))
-    return {k: float(v) for k, v in optuna.importance.get_param_importances(study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)).items()}
+    return {k: float(v) for k, v in optuna.importance.get_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()).items()}
 
 
 def _wandb_runs(sweep_dir: str, trial_ids: set[str]) -> dict[str, str]:

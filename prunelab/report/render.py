@@ -148,7 +148,7 @@ def write_report(data: ReportData, out: Path) -> Path:
     for name, path in images.items():
         md += [f"## {PLOTS[name]}", "", f"![{PLOTS[name]}]({path.name})", ""]
     if importances:
-        md += [f"Schedule-shape parameter importances for WER (Optuna fANOVA): {importances}.", ""]
+        md += [f"Schedule-shape parameter importances for WER (Optuna PED-ANOVA): {importances}.", ""]
     (out / "report.md").write_text("\n".join(md))
 
     def img(path: Path) -> str:
@@ -161,7 +161,7 @@ def write_report(data: ReportData, out: Path) -> Path:
         for f in data.findings)
     sections = "".join(f"<h2>{html.escape(PLOTS[name])}</h2>{img(path)}" for name, path in images.items())
     if importances:
-        sections += f"<p>Schedule-shape parameter importances for WER (Optuna fANOVA): {html.escape(importances)}.</p>"
+        sections += f"<p>Schedule-shape parameter importances for WER (Optuna PED-ANOVA): {html.escape(importances)}.</p>"
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>prunelab report: {html.escape(data.sweep)}</title>
 <style>
