@@ -96,7 +96,7 @@ def _scaling(f: dict) -> list[str]:
         lines.append(f"2 concurrent vs 1: **{two / one:.2f}x** trials/hour (2 cores).")
     if two and nodes:
         lines.append(f"Two loopback nodes vs one node, 2 concurrent trials each: **{nodes / two:.2f}x** trials/hour "
-                     "(same host, same 2 cores: this shows what the second node's daemons cost, not a second machine's gain).")
+                     "(same host, same 2 cores: the difference is how Ray schedules and runs the trials on two nodes, not a second machine's gain).")
     return lines
 
 
