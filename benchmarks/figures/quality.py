@@ -5,6 +5,7 @@ import json
 
 from prunelab import storage
 from prunelab.report.build import REFERENCE_FILE
+from prunelab.sweep.query import best_configs
 from prunelab.sweep.store import read_results
 
 GOALS = {0.5: 0.02, 0.25: 0.08}  # relative WER increase allowed at these sizes (issue 6)
@@ -16,7 +17,7 @@ def measure(args) -> dict:
     base = reference["base"]
     best = []
     for size in sorted({r["target_size"] for r in rows}, reverse=True):
-        winner = min((r for r in rows if r["target_size"] == size), key=lambda r: r["wer"])
+        (winner,) = best_configs(args.sweep, size, "wer", 1)  # the same choice as `prunelab best` and the report
         best.append({"target_size": size, "achieved_size": winner["achieved_size"], "wer": winner["wer"],
                      "wer_ci_low": winner["wer_ci_low"], "wer_ci_high": winner["wer_ci_high"],
                      "relative": winner["wer"] / base["wer"] - 1, "speed_ratio": winner["speed_ratio"],
