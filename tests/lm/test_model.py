@@ -47,6 +47,8 @@ def test_sequence_logprobs_match_a_plain_forward_pass_in_any_batch(model):
     expected = [manual_logprob(model, s) for s in sequences]
     assert sequence_logprobs(model, sequences, batch_size=2) == pytest.approx(expected, abs=1e-4)
     assert sequence_logprobs(model, sequences[::-1], batch_size=1) == pytest.approx(expected[::-1], abs=1e-4)
+    # the output layer in chunks smaller than a batch's scored tokens (and than one sequence)
+    assert sequence_logprobs(model, sequences, batch_size=3, decode_chunk=2) == pytest.approx(expected, abs=1e-4)
 
 
 def test_long_sequences_score_every_token_once_with_bounded_history(model):
