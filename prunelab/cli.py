@@ -116,7 +116,7 @@ def cmd_prune(args) -> int:
     corpus = load_corpus(args.corpus)
     evaluate = None
     if not args.no_eval:
-        bench = Benchmark.load(args.corpus, args.nbest, args.eval_test_utts)
+        bench = Benchmark.load(args.corpus, args.nbest, args.eval_test_utts, corpus=corpus)
 
         def evaluate(model):
             return evaluate_model(model, vocab, bench, trigram=False, speed_vs=(base, vocab), speed_repeats=3)

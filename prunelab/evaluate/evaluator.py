@@ -31,8 +31,11 @@ class Benchmark:
     test: NBestMatrix
 
     @classmethod
-    def load(cls, corpus_dir=None, nbest_path=None, max_test_utts: int | None = None) -> "Benchmark":
-        corpus, nbest = load_corpus(corpus_dir), load_nbest(nbest_path)
+    def load(cls, corpus_dir=None, nbest_path=None, max_test_utts: int | None = None,
+             corpus: Corpus | None = None) -> "Benchmark":
+        """The benchmark of a corpus folder and N-best file; `corpus`, when given, is that folder already
+        loaded (a caller that has it saves loading the text a second time)."""
+        corpus, nbest = corpus or load_corpus(corpus_dir), load_nbest(nbest_path)
         test = nbest.test[:max_test_utts] if max_test_utts else nbest.test
         return cls(corpus, nbest, NBestMatrix.from_utterances(nbest.dev), NBestMatrix.from_utterances(test))
 

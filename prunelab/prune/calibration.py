@@ -9,11 +9,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from prunelab.data.text import Corpus
 from prunelab.lm.model import TiedEmbedding, TransformerLM
-from prunelab.lm.train import random_batch, token_stream
+from prunelab.lm.train import random_batch, summed_output_loss, token_stream
 from prunelab.lm.vocab import Vocab
 
 
@@ -35,8 +34,9 @@ def prunable_matrices(model: TransformerLM, include_embedding: bool = True) -> d
 
 
 def calibrate(model: TransformerLM, vocab: Vocab, corpus: Corpus, n_sequences: int = 256, batch_size: int = 8,
-              seed: int = 1234) -> Calibration:
-    """Collect statistics over `n_sequences` random context windows of the training text."""
+              seed: int = 1234, stream: torch.Tensor | None = None) -> Calibration:
+    """Collect statistics over `n_sequences` random context windows of the training text (`stream`: the
+    corpus's token stream when the caller has it already)."""
     matrices = prunable_matrices(model)
     squares: dict[str, torch.Tensor] = {}
     hooks = []
@@ -48,7 +48,7 @@ def calibrate(model: TransformerLM, vocab: Vocab, corpus: Corpus, n_sequences: i
         hooks.append(module.register_forward_hook(record))
     taylor = {n: torch.zeros_like(w) for n, w in matrices.items()}
     fisher = {n: torch.zeros_like(w) for n, w in matrices.items()}
-    stream = token_stream(corpus.train, vocab)
+    stream = token_stream(corpus.train, vocab) if stream is None else stream
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
@@ -62,12 +62,11 @@ def calibrate(model: TransformerLM, vocab: Vocab, corpus: Corpus, n_sequences: i
             if isinstance(model.embed, TiedEmbedding):  # the output layer's input is the final hidden state
                 x = hidden.detach().float()
                 squares["embed.weight"] = squares.get("embed.weight", 0) + x.pow(2).reshape(-1, x.shape[-1]).sum(0)
-            logits = model.embed.decode(hidden)
-            F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1)).backward()
+            (summed_output_loss(model.embed, hidden, targets) / targets.numel()).backward()
             for name, weight in matrices.items():
                 if weight.grad is not None:
-                    taylor[name] += (weight.detach() * weight.grad).abs()
-                    fisher[name] += weight.grad.pow(2)
+                    taylor[name].add_(weight.grad.mul(weight.detach()).abs_())  # one temporary per matrix
+                    fisher[name].addcmul_(weight.grad, weight.grad)
             done += size
     finally:
         for hook in hooks:

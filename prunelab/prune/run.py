@@ -13,6 +13,7 @@ from prunelab.data.text import Corpus
 from prunelab.lm.model import TransformerLM
 from prunelab.lm.train import TrainConfig, lr_at, make_optimizer, random_batch, token_stream, training_step
 from prunelab.lm.vocab import Vocab
+from prunelab.memory import release_memory
 from prunelab.prune.calibration import calibrate
 from prunelab.prune.criteria import get_criterion
 from prunelab.prune.dense import densify
@@ -129,15 +130,20 @@ def run_pruning(base: TransformerLM, vocab: Vocab, corpus: Corpus, config: Prune
     started = time.monotonic() - (resume.wall_s if resume else 0.0)
     for stage in range(done + 1, len(sizes) + 1):
         size, stage_steps = sizes[stage - 1], steps[stage - 1]
+        release_memory()  # what the previous stage and its evaluation freed, before calibration allocates
         torch.manual_seed(config.seed * 1000 + stage)
         calib = None
         if criterion.data_driven:
-            calib = calibrate(densify(model), vocab, corpus, config.calibration_sequences, seed=config.seed * 1000 + stage)
+            calib = calibrate(densify(model), vocab, corpus, config.calibration_sequences, seed=config.seed * 1000 + stage,
+                              stream=stream)
+            release_memory()  # the calibration's gradients and temporaries
         model = method.prune(model, size, criterion, calib)
         achieved = method.stored_params(model) / base_params
         check_size(achieved, size)
         generator = torch.Generator().manual_seed(config.seed * 1000 + stage)
         finetune(model, stream, stage_steps, config.lr, config.batch_size, generator, method.after_step)
+        del calib
+        release_memory()  # the optimizer state and calibration statistics
         spent += stage_steps
         log(f"stage {stage}/{len(sizes)}: size {achieved:.4f} (target {size:g}), {stage_steps} fine-tuning steps, "
             f"{time.monotonic() - started:.0f} s")

@@ -62,7 +62,8 @@ def save_deliverable(location: str, model: TransformerLM, vocab: Vocab, info: di
 @functools.lru_cache(maxsize=2)
 def _inputs(corpus_dir: str | None, nbest_path: str | None, eval_test_utts: int | None) -> tuple:
     """Corpus and benchmark, loaded once per worker process (Tune reuses workers across trials)."""
-    return load_corpus(corpus_dir), Benchmark.load(corpus_dir, nbest_path, eval_test_utts)
+    corpus = load_corpus(corpus_dir)
+    return corpus, Benchmark.load(corpus_dir, nbest_path, eval_test_utts, corpus=corpus)
 
 
 def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:

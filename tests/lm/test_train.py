@@ -1,4 +1,9 @@
-from prunelab.lm.train import TrainConfig, lr_at, token_stream
+import pytest
+import torch
+import torch.nn.functional as F
+
+from prunelab.lm.model import LMConfig, TransformerLM
+from prunelab.lm.train import TrainConfig, lr_at, summed_token_loss, token_stream
 
 
 def test_training_lowers_validation_perplexity(trained_lm):
@@ -20,3 +25,18 @@ def test_token_stream_wraps_sentences(trained_lm):
     stream = token_stream(["the", "of the"], vocab).tolist()
     bos, eos = vocab.index["<s>"], vocab.index["</s>"]
     assert stream == [bos, vocab.index["the"], eos, bos, vocab.index["of"], vocab.index["the"], eos]
+
+
+def test_chunked_training_loss_gives_the_whole_batch_loss_and_gradients():
+    torch.manual_seed(0)
+    model = TransformerLM(LMConfig(vocab_size=50, n_layer=1, n_head=2, d_model=16, d_ff=32, context=8))
+    inputs, targets = torch.randint(0, 50, (3, 8)), torch.randint(0, 50, (3, 8))
+    whole = F.cross_entropy(model(inputs).reshape(-1, 50), targets.reshape(-1), reduction="sum")
+    whole.backward()
+    expected = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    chunked = summed_token_loss(model, inputs, targets, chunk=5)  # 24 targets: chunks of 5, the last of 4
+    chunked.backward()
+    assert chunked.item() == pytest.approx(whole.item(), rel=1e-5)
+    for name, parameter in model.named_parameters():
+        assert torch.allclose(parameter.grad, expected[name], atol=1e-5), name
