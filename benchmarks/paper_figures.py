@@ -15,8 +15,9 @@ be re-measured alone and the Markdown regenerated from all of them):
             run, its WER measured once): trials needed to come within 1% (relative) of the best WER that 64
             random trials found, repeated over seeds
   quality   the best pruned WER per target size relative to the unpruned base, from the paper sweep's store
+  memory    peak resident memory of one `prunelab prune` run of the small base (four deliverables, evaluated)
 
-    python benchmarks/paper_figures.py [--sections speed,delivery-compute,delivery-wer,scaling,search,quality] [--sweep runs/paper]
+    python benchmarks/paper_figures.py [--sections speed,delivery-compute,delivery-wer,scaling,search,quality,memory] [--sweep runs/paper]
 """
 from __future__ import annotations
 
@@ -32,10 +33,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from figures import delivery, quality, render, scaling, search, speed  # noqa: E402
+from figures import delivery, memory, quality, render, scaling, search, speed  # noqa: E402
 
 SECTIONS = {"speed": speed.measure, "delivery-compute": delivery.measure_compute, "delivery-wer": delivery.measure_wer,
-            "scaling": scaling.measure, "search": search.measure, "quality": quality.measure}
+            "scaling": scaling.measure, "search": search.measure, "quality": quality.measure,
+            "memory": memory.measure}
 
 
 def machine() -> str:

@@ -143,12 +143,21 @@ def _quality(f: dict) -> list[str]:
     return lines
 
 
+def _memory(f: dict) -> list[str]:
+    verdict = "met" if f["peak_rss_mb"] < f["goal_mb"] else "not met"
+    return [f"`{f['command']}`: one pruning run of the small base with four deliverables, each evaluated on the "
+            f"full benchmark, in a child process; its peak resident set size from the kernel (wait4).", "",
+            f"Peak resident memory **{f['peak_rss_mb']:,.0f} MB** (run time {f['wall_s']:.0f} s). "
+            f"Goal (issue 3): under {f['goal_mb']:,} MB ({verdict})."]
+
+
 SECTIONS = [("speed", "1. Speed-up vs the FLOP limit", _speed),
             ("delivery-compute", "2. Incremental multi-size delivery: compute", _delivery_compute),
             ("delivery-wer", "2. Incremental multi-size delivery: WER of each deliverable", _delivery_wer),
             ("scaling", "3. Sweep scaling", _scaling),
             ("search", "4. Search efficiency: TPE vs random", _search),
-            ("quality", "5. Quality vs size", _quality)]
+            ("quality", "5. Quality vs size", _quality),
+            ("memory", "6. Memory of one pruning run", _memory)]
 
 
 def markdown(figures: dict) -> str:
