@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import functools
+import gc
 
 
 @functools.lru_cache(maxsize=1)
 def _libc():
+    """The C library when it has glibc's malloc_trim, else None."""
     name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
+        libc = ctypes.CDLL(name)
+    except OSError:  # (a name of None opens the running program itself, which links the C library)
         return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+    return libc if hasattr(libc, "malloc_trim") else None
 
 
 def release_memory() -> None:
