@@ -24,10 +24,8 @@ def measure(args) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         command = [prunelab, *COMMAND, "--out", str(Path(folder) / "run")]
         started = time.monotonic()
-        child = subprocess.Popen(command)
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode:
-            raise RuntimeError(f"{' '.join(command)} exited with {child.returncode}")
+        _, status, usage = os.wait4(subprocess.Popen(command).pid, 0)
+        if os.waitstatus_to_exitcode(status):
+            raise RuntimeError(f"{' '.join(command)} exited with {os.waitstatus_to_exitcode(status)}")
     return {"command": "prunelab " + " ".join(COMMAND) + " --out DIR", "peak_rss_mb": usage.ru_maxrss / 1024,
             "wall_s": round(time.monotonic() - started, 1), "goal_mb": GOAL_MB}
