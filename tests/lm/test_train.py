@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from prunelab.lm.model import LMConfig, TransformerLM
-from prunelab.lm.train import TrainConfig, lr_at, summed_token_loss, token_stream
+from prunelab.lm.train import TrainConfig, lr_at, summed_output_loss, token_stream
 
 
 def test_training_lowers_validation_perplexity(trained_lm):
@@ -35,7 +35,7 @@ def test_chunked_training_loss_gives_the_whole_batch_loss_and_gradients():
     whole.backward()
     expected = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad()
-    chunked = summed_token_loss(model, inputs, targets, chunk=5)  # 24 targets: chunks of 5, the last of 4
+    chunked = summed_output_loss(model.embed, model.hidden(inputs), targets, chunk=5)  # 24 targets: chunks of 5, the last of 4
     chunked.backward()
     assert chunked.item() == pytest.approx(whole.item(), rel=1e-5)
     for name, parameter in model.named_parameters():
