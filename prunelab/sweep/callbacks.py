@@ -31,7 +31,9 @@ class ResultsStoreCallback(tune.Callback):
         fault_point("trial-result")
         if not result.get("delivered"):
             return
-        row = self._row(trial, result, "complete" if result.get("final") else "running")
+        # "complete" only once Tune has the trial's last checkpoint (on_trial_complete): this callback runs before
+        # Tune registers the checkpoint of this result, and a driver killed in between reruns the trial on resume
+        row = self._row(trial, result, "running")
         write_trial_rows(self.sweep_dir, trial.trial_id, self._rows(trial) + [row])
 
     def _finish(self, trial, status: str) -> None:
