@@ -16,8 +16,10 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/prunelab demo
 
+# The report's browser test needs Debian's chromium; it is installed where this machine allows, skipped otherwise.
 # pytest exits 5 when it collects no test: that is reported, not hidden, but is not a failure of the code.
 test: $(BIN)/.installed
+	./tools/install-test-browser.sh
 	$(BIN)/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 clean-venv:

@@ -18,19 +18,20 @@ from prunelab.data.text import load_corpus
 from prunelab.evaluate.evaluator import Benchmark
 from prunelab.evaluate.flops import flop_ratio
 from prunelab.evaluate.speed import measure_speed
+from prunelab.lm.base import resolve_base
 from prunelab.lm.checkpoint import load_checkpoint
 from prunelab.prune.run import PruneConfig, run_pruning
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("base", nargs="?", default="models/small.pt")
+    parser.add_argument("base", nargs="?", default="small", help="checkpoint path or preset (default small)")
     parser.add_argument("--sizes", default="0.5,0.25")
     parser.add_argument("--methods", default="unstructured,structured,lowrank")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    base, vocab, _ = load_checkpoint(args.base)
+    base, vocab, _ = load_checkpoint(resolve_base(args.base))
     corpus = load_corpus()
     sentences = Benchmark.load(max_test_utts=200).speed_sentences()
     print(f"base {args.base}: {base.param_counts()['params_total']:,} parameters; {len(sentences)} hypotheses, "

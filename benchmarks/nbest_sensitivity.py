@@ -19,6 +19,7 @@ import torch
 
 from prunelab.evaluate.evaluator import Benchmark, neural_scorer, rescore
 from prunelab.evaluate.wer import paired_bootstrap_diff, wer
+from prunelab.lm.base import resolve_base
 from prunelab.lm.checkpoint import load_checkpoint
 from prunelab.lm.score import perplexity
 
@@ -38,12 +39,12 @@ def magnitude_prune_blocks(model, sparsity: float):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model")
+    parser.add_argument("model", help="checkpoint path or preset (small)")
     parser.add_argument("--sparsities", default="0.5,0.65,0.75,0.9")
     parser.add_argument("--out", default="reports/nbest-sensitivity.md")
     args = parser.parse_args()
     started = time.time()
-    model, vocab, _ = load_checkpoint(args.model)
+    model, vocab, _ = load_checkpoint(resolve_base(args.model))
     bench = Benchmark.load()
     base = rescore(bench, neural_scorer(model, vocab))
     base_errors = base.test_errors(bench.test)

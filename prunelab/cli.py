@@ -69,6 +69,7 @@ def cmd_demo(args) -> int:
     from prunelab.sweep.spec import load_spec
     from prunelab.sweep.tuner import SPEC_FILE, resume_sweep, run_sweep, sweep_dir_for, sweep_finished
 
+    load_spec(args.spec)  # a missing or bad spec fails here, in seconds, before any training
     model, vocab, _, path = train_or_load_base("tiny", minutes=args.minutes, steps=args.steps)
     print(format_report(str(path), evaluate_model(model, vocab, Benchmark.load())), flush=True)
     spec = load_spec(args.spec, overrides={"base": str(path)})
@@ -130,9 +131,23 @@ def cmd_sweep(args) -> int:
     from prunelab.sweep.spec import load_spec
     from prunelab.sweep.tuner import run_sweep, sweep_dir_for
 
+    if args.list:
+        return list_specs()
+    if not args.spec:
+        raise PrunelabError("give a sweep spec (a shipped name such as demo, or a YAML path), or --list")
     spec = load_spec(args.spec, overrides={"storage": args.storage, "name": args.name})
     run_sweep(spec, args.address)
     return _after_sweep(sweep_dir_for(spec))
+
+
+def list_specs() -> int:
+    from prunelab.paths import shipped_specs
+
+    print("shipped sweep specs (run one with `prunelab sweep NAME`):")
+    for name, path in shipped_specs().items():
+        first = path.read_text().splitlines()[0].lstrip("# ").strip() if path.read_text().startswith("#") else ""
+        print(f"  {name:<16} {first}")
+    return 0
 
 
 INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
@@ -312,14 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
                                             "and the demo sweep")
     demo.add_argument("--minutes", type=float, default=None, help="training budget if the tiny base is not cached")
     demo.add_argument("--steps", type=int, default=None, help="training steps if the tiny base is not cached (default 1200)")
-    demo.add_argument("--spec", default="sweeps/demo.yaml", help="sweep spec to run (default sweeps/demo.yaml)")
+    demo.add_argument("--spec", default="demo", help="sweep spec to run: a shipped name or a YAML path (default demo)")
     demo.set_defaults(func=cmd_demo)
 
     train = commands.add_parser("train-base", help="train a base LM of a preset and cache its checkpoint")
     train.add_argument("--preset", required=True, choices=["tiny", "small"])
     train.add_argument("--minutes", type=float, default=None, help="wall-clock training budget (default: small 75)")
     train.add_argument("--steps", type=int, default=None, help="training steps (default: tiny 1200)")
-    train.add_argument("--out", default=None, help="checkpoint path (default models/PRESET.pt)")
+    train.add_argument("--out", default=None, help="checkpoint path (default $PRUNELAB_HOME/models/PRESET.pt, "
+                                                   "PRUNELAB_HOME defaulting to ~/.cache/prunelab)")
     train.add_argument("--corpus", default=None, help="corpus folder with train/valid/test(.txt|.txt.xz); default: shipped")
     train.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     train.add_argument("--force", action="store_true", help="retrain from scratch even if the checkpoint exists")
@@ -327,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train_base)
 
     ev = commands.add_parser("eval", help="evaluate a model: size, perplexity, rescoring WER with CI, trigram, speed")
-    ev.add_argument("model", help="checkpoint path, or a preset name for its cached base")
+    ev.add_argument("model", help="checkpoint path, or a preset name (tiny, small) for its cached or shipped base")
     ev.add_argument("--nbest", default=None, help="N-best Parquet (default: the shipped benchmark)")
     ev.add_argument("--corpus", default=None, help="corpus folder (default: shipped)")
     ev.add_argument("--vs", default=None, help="paired comparison against this reference model (its dev-tuned weights)")
@@ -341,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_eval)
 
     pr = commands.add_parser("prune", help="prune a base model to a target size (and deliver sizes on the way)")
-    pr.add_argument("base", help="base checkpoint path, or tiny / small for the cached base")
+    pr.add_argument("base", help="base checkpoint path, or tiny / small for the cached or shipped base")
     pr.add_argument("--criterion", required=True, choices=["magnitude", "taylor", "activation"])
     pr.add_argument("--method", required=True, choices=["unstructured", "structured", "lowrank"])
     pr.add_argument("--scheduler", required=True, choices=["oneshot", "incremental"])
@@ -368,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_prune)
 
     sw = commands.add_parser("sweep", help="run a sweep spec on Ray Tune (local Ray unless --address)")
-    sw.add_argument("spec", help="sweep spec YAML, e.g. sweeps/demo.yaml")
+    sw.add_argument("spec", nargs="?", help="a shipped spec by name (demo, paper, schedule-search; see --list) or a YAML path")
+    sw.add_argument("--list", action="store_true", help="list the shipped sweep specs and exit")
     sw.add_argument("--address", default=None, help="join this Ray cluster instead of starting a local one")
     sw.add_argument("--storage", default=None, help="where the sweep folder goes (default: the spec's storage, runs)")
     sw.add_argument("--name", default=None, help="sweep name (default: the spec's name)")

@@ -12,6 +12,7 @@ from prunelab.lm.model import PRESETS, TransformerLM
 from prunelab.lm.score import perplexity
 from prunelab.lm.train import TrainConfig, train_base
 from prunelab.lm.vocab import Vocab
+from prunelab.paths import cached_model_path, shipped_model_path
 
 # tiny trains for a fixed number of steps (the same model on a busy or a quiet machine, about 2 minutes);
 # small for a wall-clock budget
@@ -19,15 +20,23 @@ DEFAULT_BUDGET = {"tiny": {"steps": 1200, "minutes": None}, "small": {"steps": 1
 
 
 def default_base_path(preset: str) -> Path:
-    return Path("models") / f"{preset}.pt"
+    """Where `prunelab train-base --preset PRESET` writes: the cache folder, not the working directory."""
+    return cached_model_path(preset)
+
+
+def find_base(preset: str) -> Path | None:
+    """The base of `preset`: trained here (the cache) first, else the one shipped with the package."""
+    cached = cached_model_path(preset)
+    return cached if cached.is_file() else shipped_model_path(preset)
 
 
 def resolve_base(spec: str) -> Path:
-    """A checkpoint path, or a preset name meaning its cached base (models/PRESET.pt)."""
+    """A checkpoint path, or a preset name meaning its cached or shipped base."""
     if spec in PRESETS and not Path(spec).exists():
-        path = default_base_path(spec)
-        if not path.exists():
-            raise PrunelabError(f"no cached {spec} base at {path}; run `prunelab train-base --preset {spec}` first")
+        path = find_base(spec)
+        if path is None:
+            raise PrunelabError(f"no {spec} base in {cached_model_path(spec).parent}; "
+                                f"run `prunelab train-base --preset {spec}` first")
         return path
     return Path(spec)
 
@@ -42,18 +51,19 @@ def train_or_load_base(preset: str, out: str | Path | None = None, minutes: floa
     the checkpoint is replaced; its info keeps the totals over all runs."""
     if preset not in PRESETS:
         raise PrunelabError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    existing = Path(out) if out else find_base(preset)
     out = Path(out) if out else default_base_path(preset)
     init, earlier = None, None
     if more:
-        if not out.exists():
+        if existing is None or not existing.exists():
             raise PrunelabError(f"--more needs an existing checkpoint at {out}")
-        model, vocab, earlier = load_checkpoint(out)
+        model, vocab, earlier = load_checkpoint(existing)
         init = (model, vocab)
-    elif out.exists() and not force:
-        model, vocab, info = load_checkpoint(out)
-        log(f"using cached {preset} base {out} (trained {info.get('train_minutes', '?')} min, "
+    elif existing is not None and existing.exists() and not force:
+        model, vocab, info = load_checkpoint(existing)
+        log(f"using the {preset} base {existing} (trained {info.get('train_minutes', '?')} min, "
             f"valid ppl {info.get('ppl_valid', float('nan')):.1f}); --force retrains")
-        return model, vocab, info, out
+        return model, vocab, info, existing
     corpus = corpus or load_corpus()
     budget = dict(DEFAULT_BUDGET[preset])
     if minutes is not None or steps is not None:

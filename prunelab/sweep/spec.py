@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prunelab.errors import PrunelabError
+from prunelab.paths import resolve_spec
 
 Criterion = Literal["magnitude", "taylor", "activation"]
 Method = Literal["unstructured", "structured", "lowrank"]
@@ -128,14 +129,17 @@ def parse_spec(data: dict, source: str = "spec") -> SweepSpec:
 
 
 def load_spec(path: str | Path, overrides: dict | None = None) -> SweepSpec:
-    path = Path(path)
-    if not path.is_file():
-        raise PrunelabError(f"sweep spec {path} does not exist")
+    """A spec from a YAML path or a shipped spec's name (`demo`), validated, with `overrides` applied."""
+    path = resolve_spec(path)
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise PrunelabError(f"{path}: malformed YAML{where}: {getattr(error, 'problem', error)}") from None
-    data = {**(data or {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PrunelabError(f"{path}: a sweep spec is a YAML mapping of keys, not a {type(data).__name__}")
+    data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     return parse_spec(data, str(path))
