@@ -18,27 +18,26 @@ from prunelab.data.text import load_corpus
 from prunelab.evaluate.evaluator import Benchmark
 from prunelab.evaluate.flops import flop_ratio
 from prunelab.evaluate.speed import measure_speed
-from prunelab.lm.base import resolve_base
-from prunelab.lm.checkpoint import load_checkpoint
+from prunelab.lm.load import load_model
 from prunelab.prune.run import PruneConfig, run_pruning
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("base", nargs="?", default="small", help="checkpoint path or preset (default small)")
+    parser.add_argument("base", nargs="?", default="small", help="preset, checkpoint or Hugging Face folder (default small)")
     parser.add_argument("--sizes", default="0.5,0.25")
     parser.add_argument("--methods", default="unstructured,structured,lowrank")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    base, vocab, _ = load_checkpoint(resolve_base(args.base))
+    base = load_model(args.base)
     corpus = load_corpus()
     sentences = Benchmark.load(max_test_utts=200).speed_sentences()
     print(f"base {args.base}: {base.param_counts()['params_total']:,} parameters; {len(sentences)} hypotheses, "
           f"{args.threads} threads, median of {args.repeats}; {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}")
     print(f"{'method':<13} {'size':>5} {'params':>10} {'MAC ratio':>9} {'limit':>6} {'speed-up':>8} {'of limit':>8}")
-    measure_methods(base, vocab, corpus, sentences, args.methods.split(","),
+    measure_methods(base, corpus, sentences, args.methods.split(","),
                     [float(s) for s in args.sizes.split(",")], args.threads, args.repeats, log=print_row)
 
 
@@ -48,17 +47,17 @@ def print_row(row: dict) -> None:
           flush=True)
 
 
-def measure_methods(base, vocab, corpus, sentences: list[str], methods: list[str], sizes: list[float],
+def measure_methods(base, corpus, sentences: list[str], methods: list[str], sizes: list[float],
                     threads: int, repeats: int, log=lambda row: None) -> list[dict]:
     """One row per method and size: parameters, MAC ratio, its limit 1/ratio, measured speed-up, share of limit."""
     rows = []
     for method in methods:
         for size in sizes:
             config = PruneConfig("magnitude", method, "oneshot", size, finetune_steps=0)
-            (deliverable,) = run_pruning(base, vocab, corpus, config, log=lambda line: None)
+            (deliverable,) = run_pruning(base, corpus, config, log=lambda line: None)
             started = time.perf_counter()
-            speed = measure_speed(deliverable.model, vocab, sentences, repeats=repeats, threads=threads,
-                                  reference=(base, vocab))
+            speed = measure_speed(deliverable.model, sentences, repeats=repeats, threads=threads,
+                                  reference=base)
             ratio = flop_ratio(deliverable.model, base)
             rows.append({"method": method, "size": size, "params": deliverable.params, "flop_ratio": ratio,
                          "limit": 1 / ratio, "speed_ratio": speed["speed_ratio"],

@@ -10,7 +10,6 @@ the rescoring weights frozen at the base's dev-tuned values, and whether the 95%
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import time
 from pathlib import Path
@@ -19,17 +18,16 @@ import torch
 
 from prunelab.evaluate.evaluator import Benchmark, neural_scorer, rescore
 from prunelab.evaluate.wer import paired_bootstrap_diff, wer
-from prunelab.lm.base import resolve_base
-from prunelab.lm.checkpoint import load_checkpoint
+from prunelab.lm.load import load_model
 from prunelab.lm.score import perplexity
 
 
 def magnitude_prune_blocks(model, sparsity: float):
-    pruned = copy.deepcopy(model)
+    pruned = model.clone()
     with torch.no_grad():
-        for module in pruned.blocks.modules():
-            if isinstance(module, torch.nn.Linear):
-                weight = module.weight
+        for slot in pruned.block_slots():
+            if not slot.factorized:
+                weight = slot.view()
                 k = int(sparsity * weight.numel())
                 if k:
                     threshold = weight.abs().flatten().kthvalue(k).values
@@ -44,16 +42,16 @@ def main() -> None:
     parser.add_argument("--out", default="reports/nbest-sensitivity.md")
     args = parser.parse_args()
     started = time.time()
-    model, vocab, _ = load_checkpoint(resolve_base(args.model))
+    model = load_model(args.model)
     bench = Benchmark.load()
-    base = rescore(bench, neural_scorer(model, vocab))
+    base = rescore(bench, neural_scorer(model))
     base_errors = base.test_errors(bench.test)
-    base_ppl = perplexity(model, vocab, bench.corpus.valid)
+    base_ppl = perplexity(model, bench.corpus.valid)
     rows = []
     for sparsity in [float(s) for s in args.sparsities.split(",")]:
         pruned = magnitude_prune_blocks(model, sparsity)
-        ppl = perplexity(pruned, vocab, bench.corpus.valid)
-        result = rescore(bench, neural_scorer(pruned, vocab))
+        ppl = perplexity(pruned, bench.corpus.valid)
+        result = rescore(bench, neural_scorer(pruned))
         frozen = result.test_errors(bench.test, base.weights)
         diff, interval = paired_bootstrap_diff(frozen, base_errors, bench.test.ref_words)
         retuned, retuned_interval = paired_bootstrap_diff(result.test_errors(bench.test), base_errors, bench.test.ref_words)

@@ -47,14 +47,13 @@ def format_report(name: str, m: dict) -> str:
 
 def cmd_eval(args) -> int:
     from prunelab.evaluate.evaluator import Benchmark, evaluate_model
-    from prunelab.lm.base import resolve_base
-    from prunelab.lm.checkpoint import load_checkpoint
+    from prunelab.lm.load import load_model
 
-    model, vocab, _ = load_checkpoint(resolve_base(args.model))
-    vs = load_checkpoint(resolve_base(args.vs))[:2] if args.vs else None
-    speed_vs = load_checkpoint(resolve_base(args.speed_vs))[:2] if args.speed_vs else None
+    model = load_model(args.model)
+    vs = load_model(args.vs) if args.vs else None
+    speed_vs = load_model(args.speed_vs) if args.speed_vs else None
     bench = Benchmark.load(args.corpus, args.nbest, args.max_test_utts)
-    metrics = evaluate_model(model, vocab, bench, vs=vs, speed_vs=speed_vs, trigram=not args.no_trigram,
+    metrics = evaluate_model(model, bench, vs=vs, speed_vs=speed_vs, trigram=not args.no_trigram,
                              speed=not args.no_speed, speed_repeats=args.repeats, threads=args.threads)
     print(json.dumps(metrics, indent=2) if args.json else format_report(args.model, metrics))
     return 0
@@ -66,12 +65,13 @@ def cmd_demo(args) -> int:
     from prunelab import storage
     from prunelab.evaluate.evaluator import Benchmark, evaluate_model
     from prunelab.lm.base import train_or_load_base
+    from prunelab.lm.word_adapter import WordLM
     from prunelab.sweep.spec import load_spec
     from prunelab.sweep.tuner import SPEC_FILE, resume_sweep, run_sweep, sweep_dir_for, sweep_finished
 
     load_spec(args.spec)  # a missing or bad spec fails here, in seconds, before any training
     model, vocab, _, path = train_or_load_base("tiny", minutes=args.minutes, steps=args.steps)
-    print(format_report(str(path), evaluate_model(model, vocab, Benchmark.load())), flush=True)
+    print(format_report(str(path), evaluate_model(WordLM.of(model, vocab), Benchmark.load())), flush=True)
     spec = load_spec(args.spec, overrides={"base": str(path)})
     sweep_dir = sweep_dir_for(spec)
     if not storage.exists(storage.join(sweep_dir, SPEC_FILE)):
@@ -97,14 +97,12 @@ def _sizes(text: str) -> tuple[float, ...]:
 def cmd_prune(args) -> int:
     from prunelab.data.text import load_corpus
     from prunelab.evaluate.evaluator import Benchmark, evaluate_model
-    from prunelab.lm.base import resolve_base
-    from prunelab.lm.checkpoint import load_checkpoint
+    from prunelab.lm.load import load_model
     from prunelab.prune.deliver import prune_and_save
     from prunelab.prune.run import PruneConfig
     from prunelab.prune.schedules import Schedule
 
-    base_path = resolve_base(args.base)
-    base, vocab, _ = load_checkpoint(base_path)
+    base = load_model(args.base)
     try:
         schedule = Schedule(args.shape, args.stages, args.exponent, _sizes(args.fractions or ""), args.budget_split)
         config = PruneConfig(args.criterion, args.method, args.scheduler, args.target_size,
@@ -120,9 +118,9 @@ def cmd_prune(args) -> int:
         bench = Benchmark.load(args.corpus, args.nbest, args.eval_test_utts, corpus=corpus)
 
         def evaluate(model):
-            return evaluate_model(model, vocab, bench, trigram=False, speed_vs=(base, vocab), speed_repeats=3)
+            return evaluate_model(model, bench, trigram=False, speed_vs=base, speed_repeats=3)
 
-    summary = prune_and_save(base, vocab, corpus, config, args.out, evaluate, str(base_path), args.force)
+    summary = prune_and_save(base, corpus, config, args.out, evaluate, base.source, args.force)
     print(json.dumps(summary, indent=2) if args.json else f"wrote {len(summary['deliverables'])} deliverable(s) to {args.out}")
     return 0
 
@@ -215,9 +213,32 @@ def cmd_export(args) -> int:
         raise PrunelabError(f"{out} exists; use --force to overwrite it")
     (row,) = best_configs(find_sweep(args.sweep), args.target_size, "wer", 1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    storage.download(row["checkpoint"], out)
+    if storage.exists(storage.join(row["checkpoint"], "prunelab.json")):  # a Hugging Face deliverable folder
+        import tempfile
+
+        from prunelab.lm.export import export_model
+        from prunelab.lm.load import load_model
+
+        with tempfile.TemporaryDirectory() as folder:
+            export_model(load_model(storage.download(row["checkpoint"], Path(folder) / "deliverable")), out)
+    else:
+        storage.download(row["checkpoint"], out)
     print(f"exported trial {row['trial_id']} ({row['criterion']} / {row['method']} / {row['scheduler']}, "
           f"size {row['achieved_size']:.4f}, WER {100 * row['wer']:.2f}%) to {out}")
+    return 0
+
+
+def cmd_export_model(args) -> int:
+    from prunelab.lm.export import export_model
+    from prunelab.lm.load import load_model
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise PrunelabError(f"{out} exists; use --force to overwrite it")
+    result = export_model(load_model(args.deliverable), out)
+    how = ("AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True) (per-layer shapes: modeling_prunelab.py)"
+           if result["remote_code"] else "AutoModelForCausalLM.from_pretrained(DIR) (stock config, no remote code)")
+    print(f"exported {args.deliverable} to {out}; load it with {how}")
     return 0
 
 
@@ -343,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train_base)
 
     ev = commands.add_parser("eval", help="evaluate a model: size, perplexity, rescoring WER with CI, trigram, speed")
-    ev.add_argument("model", help="checkpoint path, or a preset name (tiny, small) for its cached or shipped base")
+    ev.add_argument("model", help="a preset (tiny, small: its cached or shipped base), a prunelab checkpoint, a Hugging "
+                                  "Face model folder (save_pretrained layout) or a .gguf file")
     ev.add_argument("--nbest", default=None, help="N-best Parquet (default: the shipped benchmark)")
     ev.add_argument("--corpus", default=None, help="corpus folder (default: shipped)")
     ev.add_argument("--vs", default=None, help="paired comparison against this reference model (its dev-tuned weights)")
@@ -357,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_eval)
 
     pr = commands.add_parser("prune", help="prune a base model to a target size (and deliver sizes on the way)")
-    pr.add_argument("base", help="base checkpoint path, or tiny / small for the cached or shipped base")
+    pr.add_argument("base", help="a preset (tiny, small), a prunelab checkpoint, a Hugging Face model folder or a "
+                                 ".gguf file")
     pr.add_argument("--criterion", required=True, choices=["magnitude", "taylor", "activation"])
     pr.add_argument("--method", required=True, choices=["unstructured", "structured", "lowrank"])
     pr.add_argument("--scheduler", required=True, choices=["oneshot", "incremental"])
@@ -396,12 +419,20 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--address", default=None, help="join this Ray cluster instead of starting a local one")
     rs.set_defaults(func=cmd_resume)
 
-    ex = commands.add_parser("export", help="write the best model for a target size as a standalone checkpoint")
+    ex = commands.add_parser("export", help="write the best model for a target size: a word-LM checkpoint, or for a "
+                                            "Hugging Face base a folder that plain transformers loads")
     ex.add_argument("sweep", help="sweep name (under runs/) or folder")
     ex.add_argument("--target-size", type=float, required=True)
-    ex.add_argument("-o", "--output", required=True, help="checkpoint path to write")
+    ex.add_argument("-o", "--output", required=True, help="checkpoint path (word LM) or folder (Hugging Face) to write")
     ex.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     ex.set_defaults(func=cmd_export)
+
+    em = commands.add_parser("export-model", help="write a Hugging Face deliverable as a folder that "
+                                                  "AutoModelForCausalLM.from_pretrained loads without prunelab")
+    em.add_argument("deliverable", help="a deliverable folder (from prunelab prune or a sweep)")
+    em.add_argument("-o", "--output", required=True, help="folder to write")
+    em.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    em.set_defaults(func=cmd_export_model)
 
     best = commands.add_parser("best", help="the best configurations for a target size in a sweep's results")
     best.add_argument("sweep", help="sweep name (under runs/) or folder")

@@ -98,9 +98,37 @@ def upload(local_file: str | Path, location: str) -> str:
         return write(location, lambda target: shutil.copyfileobj(source, target, 1 << 20))
 
 
+def upload_path(local: str | Path, location: str) -> str:
+    """Copy a local file, or a folder's files (one level: a deliverable folder), to `location`."""
+    local = Path(local)
+    if local.is_dir():
+        for item in sorted(local.iterdir()):
+            if item.is_file():
+                upload(item, join(location, item.name))
+        return location
+    return upload(local, location)
+
+
 def download(location: str, local_file: str | Path) -> Path:
+    """Copy a file, or a folder's files (a deliverable folder, which then appears whole: it is assembled
+    beside its destination and renamed), to a local path."""
     fs, path = resolve(location)
     local_file = Path(local_file)
+    if fs.get_file_info(path).type == pafs.FileType.Directory:
+        import tempfile
+
+        local_file.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{local_file.name}.", dir=local_file.parent))
+        try:
+            for info in fs.get_file_info(pafs.FileSelector(path)):
+                if info.type == pafs.FileType.File:
+                    download(join(location, info.base_name), staging / info.base_name)
+            if local_file.is_dir():
+                shutil.rmtree(local_file)
+            staging.rename(local_file)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return local_file
     with fs.open_input_stream(path) as source:
         atomic_write(local_file, lambda target: shutil.copyfileobj(source, target, 1 << 20))
     return local_file

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import torch
+
 from prunelab.data.text import Corpus, load_corpus
 from prunelab.procs import descendants, processes
 
@@ -26,10 +28,11 @@ def small_corpus(corpus) -> Corpus:
 
 @pytest.fixture(scope="session")
 def trained_lm(small_corpus, tmp_path_factory):
-    """(model, vocab, checkpoint path) of a 1-layer LM trained for 60 steps."""
+    """(model adapter, vocab, checkpoint path) of a 1-layer word LM trained for 60 steps."""
     from prunelab.lm import model as model_module
     from prunelab.lm.checkpoint import save_checkpoint
     from prunelab.lm.train import TrainConfig, train_base
+    from prunelab.lm.word_adapter import WordLM
 
     model_module.PRESETS["test"] = dict(n_layer=1, n_head=2, d_model=32, d_ff=64, context=16, vocab=2000)
     try:
@@ -39,7 +42,56 @@ def trained_lm(small_corpus, tmp_path_factory):
     finally:
         model_module.PRESETS.pop("test")
     path = save_checkpoint(tmp_path_factory.mktemp("models") / "test.pt", model, vocab, info)
-    return model, vocab, path
+    return WordLM.of(model, vocab), vocab, path
+
+
+# ---- tiny Hugging Face models: built from configs, with a BPE tokenizer trained in memory (nothing is downloaded)
+
+
+@pytest.fixture(scope="session")
+def subword_tokenizer(small_corpus):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<unk>", "<s>", "</s>"])
+    tokenizer.train_from_iterator(small_corpus.train[:5000], trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>", unk_token="<unk>")
+
+
+def _tiny_hf_model(family: str, vocab_size: int):
+    """A random model of a family (llama-gqa-tied, llama-bias-untied, gpt2), built from its config."""
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    if family == "gpt2":
+        return GPT2LMHeadModel(GPT2Config(vocab_size=vocab_size, n_embd=32, n_head=4, n_layer=2, n_positions=64,
+                                          bos_token_id=2, eos_token_id=3))
+    common = dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, bos_token_id=2,
+                  eos_token_id=3, pad_token_id=0)
+    if family == "llama-gqa-tied":
+        return LlamaForCausalLM(LlamaConfig(**common, tie_word_embeddings=True))
+    # untied: the input embedding is not pruned, so the blocks must outweigh it for a target of 0.3 to be reachable
+    return LlamaForCausalLM(LlamaConfig(**{**common, "hidden_size": 64, "intermediate_size": 256},
+                                        attention_bias=True, tie_word_embeddings=False))
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_model():
+    return _tiny_hf_model
+
+
+@pytest.fixture(scope="session")
+def hf_base_folder(subword_tokenizer, tmp_path_factory):
+    """A tiny random Llama-layout model (grouped-query attention, tied embedding) saved with its tokenizer as a
+    Hugging Face folder: what a user brings."""
+    folder = tmp_path_factory.mktemp("hf") / "tiny-llama"
+    _tiny_hf_model("llama-gqa-tied", len(subword_tokenizer)).save_pretrained(folder)
+    subword_tokenizer.save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,7 @@ import torch
 from prunelab.data.text import load_corpus
 from prunelab.evaluate.evaluator import Benchmark
 from prunelab.evaluate.wer import paired_bootstrap_diff
-from prunelab.lm.base import resolve_base
-from prunelab.lm.checkpoint import load_checkpoint
+from prunelab.lm.load import load_model
 from prunelab.prune.run import run_pruning
 from prunelab.report.build import load_spec_of
 from prunelab.sweep.space import grid_configs, prune_config
@@ -25,10 +24,10 @@ from prunelab.sweep.store import read_results
 CRITERION = "activation"
 
 
-def _timed_run(base, vocab, corpus, config) -> dict:
+def _timed_run(base, corpus, config) -> dict:
     cpu, wall = time.process_time(), time.perf_counter()
     stages = []
-    for stage in run_pruning(base, vocab, corpus, config, log=lambda line: None):
+    for stage in run_pruning(base, corpus, config, log=lambda line: None):
         stages.append({"size": stage.target_size, "finetune_steps": stage.finetune_steps,
                        "cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall})
     return {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall,
@@ -37,15 +36,15 @@ def _timed_run(base, vocab, corpus, config) -> dict:
 
 def compute(spec, criterion: str) -> dict:
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
-    base, vocab, _ = load_checkpoint(resolve_base(spec.base))
+    base = load_model(spec.base)
     corpus = load_corpus(spec.data.corpus)
     configs = [c for c in grid_configs(spec) if c["criterion"] == criterion and c["method"] == "lowrank"]
     (incremental,) = [c for c in configs if c["scheduler"] == "incremental"]
-    runs = {"incremental": _timed_run(base, vocab, corpus, prune_config(incremental, spec))}
+    runs = {"incremental": _timed_run(base, corpus, prune_config(incremental, spec))}
     print(f"incremental: {runs['incremental']['cpu_s']:.0f} CPU s", flush=True)
     for config in (c for c in configs if c["scheduler"] == "oneshot"):
         name = f"oneshot {config['target_size']:g}"
-        runs[name] = _timed_run(base, vocab, corpus, prune_config(config, spec))
+        runs[name] = _timed_run(base, corpus, prune_config(config, spec))
         print(f"{name}: {runs[name]['cpu_s']:.0f} CPU s", flush=True)
     separate = [r for name, r in runs.items() if name.startswith("oneshot")]
     return {"criterion": criterion, "threads": torch.get_num_threads(), "runs": runs,

@@ -20,7 +20,7 @@ from prunelab.data.text import load_corpus
 from prunelab.evaluate.evaluator import Benchmark, neural_scorer, rescore
 from prunelab.evaluate.wer import wer
 from prunelab.lm.base import train_or_load_base
-from prunelab.lm.checkpoint import load_checkpoint
+from prunelab.lm.load import load_model
 from prunelab.lm.score import perplexity
 from prunelab.prune.run import PruneConfig, run_pruning
 from prunelab.prune.schedules import Schedule
@@ -43,7 +43,7 @@ def build_table(work: Path) -> dict[str, dict]:
     table = json.loads(path.read_text()) if path.exists() else {}
     torch.set_num_threads(1)
     _, _, _, base_path = train_or_load_base("tiny")
-    base, vocab, _ = load_checkpoint(base_path)
+    base = load_model(base_path)
     corpus, bench = load_corpus(), Benchmark.load(max_test_utts=TEST_UTTS)
     for shape, stages, split in itertools.product(SHAPES, STAGES, BUDGET_SPLITS):
         key = point_key(shape, stages, split)
@@ -52,9 +52,9 @@ def build_table(work: Path) -> dict[str, dict]:
         kind, exponent = SHAPES[shape]
         config = PruneConfig(CRITERION, METHOD, "incremental", TARGET, schedule=Schedule(kind, stages, exponent,
                              budget_split=split), finetune_steps=STEPS, calibration_sequences=64)
-        *_, last = run_pruning(base, vocab, corpus, config, log=lambda line: None)
-        errors = rescore(bench, neural_scorer(last.model, vocab)).test_errors(bench.test)
-        table[key] = {"wer": wer(errors, bench.test.ref_words), "ppl_valid": perplexity(last.model, vocab, corpus.valid)}
+        *_, last = run_pruning(base, corpus, config, log=lambda line: None)
+        errors = rescore(bench, neural_scorer(last.model)).test_errors(bench.test)
+        table[key] = {"wer": wer(errors, bench.test.ref_words), "ppl_valid": perplexity(last.model, corpus.valid)}
         print(f"{key}: WER {100 * table[key]['wer']:.2f}%", flush=True)
         work.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

@@ -5,8 +5,7 @@ from methods_speed import measure_methods
 
 from prunelab.data.text import load_corpus
 from prunelab.evaluate.evaluator import Benchmark
-from prunelab.lm.base import resolve_base
-from prunelab.lm.checkpoint import load_checkpoint
+from prunelab.lm.load import load_model
 
 SIZES = [0.5, 0.25]
 METHODS = ["unstructured", "structured", "lowrank"]
@@ -14,9 +13,9 @@ THREADS, REPEATS = 2, 5
 
 
 def measure(args) -> dict:
-    base, vocab, _ = load_checkpoint(resolve_base("small"))
+    base = load_model("small")
     sentences = Benchmark.load(max_test_utts=200).speed_sentences()
-    rows = measure_methods(base, vocab, load_corpus(), sentences, METHODS, SIZES, THREADS, REPEATS,
+    rows = measure_methods(base, load_corpus(), sentences, METHODS, SIZES, THREADS, REPEATS,
                            log=lambda row: print(row, flush=True))
     return {"base": "small", "base_params": base.param_counts()["params_total"], "hypotheses": len(sentences),
             "threads": THREADS, "repeats": REPEATS, "rows": rows}

@@ -13,10 +13,12 @@ from prunelab.data.text import Corpus, load_corpus
 from prunelab.evaluate.rescore import NBestMatrix, Weights, chosen_errors, tune_weights
 from prunelab.evaluate.speed import measure_speed
 from prunelab.evaluate.wer import bootstrap_wer_ci, paired_bootstrap_diff, wer
-from prunelab.lm.model import TransformerLM
+from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.ngram import KneserNeyTrigram
 from prunelab.lm.score import perplexity, sentence_logprobs
 from prunelab.lm.vocab import Vocab
+
+TRIGRAM_VOCAB = 20000  # the trigram's own word vocabulary when the LM's tokenizer has none (subword LMs)
 
 SPEED_SENTENCES = 1024
 
@@ -47,8 +49,8 @@ class Benchmark:
 Scorer = Callable[[list[str]], list[float]]
 
 
-def neural_scorer(model: TransformerLM, vocab: Vocab) -> Scorer:
-    return lambda sentences: sentence_logprobs(model, vocab, sentences)
+def neural_scorer(lm: ModelAdapter) -> Scorer:
+    return lambda sentences: sentence_logprobs(lm, sentences)
 
 
 @dataclass
@@ -73,14 +75,20 @@ def wer_figures(bench: Benchmark, errors: np.ndarray) -> dict:
     return {"wer": wer(errors, bench.test.ref_words), "wer_ci_low": interval.low, "wer_ci_high": interval.high}
 
 
-def evaluate_model(model: TransformerLM, vocab: Vocab, bench: Benchmark, *, vs: tuple[TransformerLM, Vocab] | None = None,
-                   speed_vs: tuple[TransformerLM, Vocab] | None = None, trigram: bool = True,
+def trigram_vocab(lm: ModelAdapter, bench: Benchmark) -> Vocab:
+    """The word LM's own vocabulary (equal terms), else one built from the training text."""
+    vocab = getattr(lm.tokenizer, "vocab", None)
+    return vocab if vocab is not None else Vocab.build(bench.corpus.train, TRIGRAM_VOCAB)
+
+
+def evaluate_model(model: ModelAdapter, bench: Benchmark, *, vs: ModelAdapter | None = None,
+                   speed_vs: ModelAdapter | None = None, trigram: bool = True,
                    speed: bool = True, speed_repeats: int = 5, threads: int = 1) -> dict:
     test = bench.test
     result: dict = dict(model.param_counts())
-    result["ppl_valid"] = perplexity(model, vocab, bench.corpus.valid)
-    result["ppl_test"] = perplexity(model, vocab, bench.corpus.test)
-    own = rescore(bench, neural_scorer(model, vocab))
+    result["ppl_valid"] = perplexity(model, bench.corpus.valid)
+    result["ppl_test"] = perplexity(model, bench.corpus.test)
+    own = rescore(bench, neural_scorer(model))
     own_errors = own.test_errors(test)
     result.update(wer_figures(bench, own_errors))
     result["utt_errors"] = [int(e) for e in own_errors]  # word errors per test utterance: paired comparisons later
@@ -89,10 +97,10 @@ def evaluate_model(model: TransformerLM, vocab: Vocab, bench: Benchmark, *, vs: 
         "wer_1best": wer(test.errors[:, 0], test.ref_words),
         "wer_oracle": wer(np.where(test.mask, test.errors, np.inf).min(axis=1), test.ref_words),
         "n_dev_utts": len(bench.dev.texts), "n_test_utts": len(test.texts), "n_test_words": int(test.ref_words.sum()),
-        "oov_penalty": vocab.oov_penalty, "vocab_size": len(vocab), "system": bench.nbest.system,
+        "oov_penalty": model.tokenizer.oov_penalty, "vocab_size": len(model.tokenizer), "system": bench.nbest.system,
     })
     if trigram:
-        kn = KneserNeyTrigram(vocab, bench.corpus.train)
+        kn = KneserNeyTrigram(trigram_vocab(model, bench), bench.corpus.train)
         kn_rescored = rescore(bench, kn.sentence_logprobs)
         kn_errors = kn_rescored.test_errors(test)
         result["trigram"] = {"ppl_valid": kn.perplexity(bench.corpus.valid), "ppl_test": kn.perplexity(bench.corpus.test),
@@ -100,19 +108,19 @@ def evaluate_model(model: TransformerLM, vocab: Vocab, bench: Benchmark, *, vs: 
         diff, interval = paired_bootstrap_diff(own_errors, kn_errors, test.ref_words)
         result["trigram"].update({"wer_diff": diff, "wer_diff_ci_low": interval.low, "wer_diff_ci_high": interval.high})
     if vs is not None:
-        other = rescore(bench, neural_scorer(*vs))
+        other = rescore(bench, neural_scorer(vs))
         frozen = own.test_errors(test, other.weights)  # both at the reference model's dev-tuned weights
         other_errors = other.test_errors(test)
         diff, interval = paired_bootstrap_diff(frozen, other_errors, test.ref_words)
         retuned_diff, retuned = paired_bootstrap_diff(own_errors, other_errors, test.ref_words)
         result.update({
             "wer_diff": diff, "wer_diff_ci_low": interval.low, "wer_diff_ci_high": interval.high,
-            "vs": {"ppl_valid": perplexity(vs[0], vs[1], bench.corpus.valid), **wer_figures(bench, other_errors),
+            "vs": {"ppl_valid": perplexity(vs, bench.corpus.valid), **wer_figures(bench, other_errors),
                    "lm_scale": other.weights.lm_scale, "word_insertion": other.weights.word_insertion,
                    "wer_frozen": wer(frozen, test.ref_words), "wer_diff_retuned": retuned_diff,
                    "wer_diff_retuned_ci_low": retuned.low, "wer_diff_retuned_ci_high": retuned.high},
         })
     if speed:
-        result.update(measure_speed(model, vocab, bench.speed_sentences(), repeats=speed_repeats, threads=threads,
+        result.update(measure_speed(model, bench.speed_sentences(), repeats=speed_repeats, threads=threads,
                                     reference=speed_vs))
     return result

@@ -9,37 +9,36 @@ import time
 
 import torch
 
-from prunelab.lm.model import TransformerLM
-from prunelab.lm.score import SCORING_BATCH, sentence_ids, sequence_logprobs
-from prunelab.lm.vocab import Vocab
+from prunelab.lm.adapter import ModelAdapter
+from prunelab.lm.score import SCORING_BATCH, sequence_logprobs
 
 
-def _time_once(model: TransformerLM, sequences: list[list[int]], batch_size: int) -> float:
+def _time_once(model: ModelAdapter, sequences: list[list[int]], batch_size: int) -> float:
     started = time.perf_counter()
     sequence_logprobs(model, sequences, batch_size)
     return time.perf_counter() - started
 
 
-def measure_speed(model: TransformerLM, vocab: Vocab, sentences: list[str], repeats: int = 5,
-                  threads: int = 1, batch_size: int = SCORING_BATCH, reference: tuple[TransformerLM, Vocab] | None = None) -> dict:
+def measure_speed(model: ModelAdapter, sentences: list[str], repeats: int = 5,
+                  threads: int = 1, batch_size: int = SCORING_BATCH, reference: ModelAdapter | None = None) -> dict:
     """tokens/s of scoring `sentences` (median of `repeats`); with `reference`, also the speed ratio
     (reference time / model time per repeat, median), the two timed alternately after one warm-up each."""
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        sequences = [sentence_ids(vocab, s) for s in sentences]
+        sequences = [model.tokenizer.ids(s) for s in sentences]
         tokens = sum(len(s) - 1 for s in sequences)
         _time_once(model, sequences, batch_size)
         ref_sequences = None
         if reference is not None:
-            ref_sequences = [sentence_ids(reference[1], s) for s in sentences]
-            _time_once(reference[0], ref_sequences, batch_size)
+            ref_sequences = [reference.tokenizer.ids(s) for s in sentences]
+            _time_once(reference, ref_sequences, batch_size)
         times, ratios = [], []
         for _ in range(repeats):
             elapsed = _time_once(model, sequences, batch_size)
             times.append(elapsed)
             if reference is not None:
-                ratios.append(_time_once(reference[0], ref_sequences, batch_size) / elapsed)
+                ratios.append(_time_once(reference, ref_sequences, batch_size) / elapsed)
         result = {"tokens_per_s": tokens / statistics.median(times), "speed_tokens": tokens,
                   "speed_repeats": repeats, "speed_threads": threads}
         if ratios:

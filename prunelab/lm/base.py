@@ -12,6 +12,7 @@ from prunelab.lm.model import PRESETS, TransformerLM
 from prunelab.lm.score import perplexity
 from prunelab.lm.train import TrainConfig, train_base
 from prunelab.lm.vocab import Vocab
+from prunelab.lm.word_adapter import WordLM
 from prunelab.paths import cached_model_path, shipped_model_path
 
 # tiny trains for a fixed number of steps (the same model on a busy or a quiet machine, about 2 minutes);
@@ -86,7 +87,7 @@ def train_or_load_base(preset: str, out: str | Path | None = None, minutes: floa
         for key in ("steps", "tokens", "train_minutes", "epochs"):
             info[key] = round(earlier[key] + info[key], 3)
         info["history"] = earlier["history"] + info["history"]
-    info["ppl_valid"] = perplexity(model, vocab, corpus.valid)
+    info["ppl_valid"] = perplexity(WordLM.of(model, vocab), corpus.valid)
     info["corpus"] = corpus.source
     save_checkpoint(out, model, vocab, info)
     partial.unlink(missing_ok=True)

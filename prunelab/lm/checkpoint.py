@@ -60,3 +60,13 @@ def load_checkpoint(path: str | Path) -> tuple[TransformerLM, Vocab, dict]:
     model.eval()
     model.masks = dict(payload.get("masks") or {})
     return model, Vocab(payload["vocab"], payload["oov_penalty"]), payload.get("info", {})
+
+
+def load_word_lm(path: str | Path):
+    """A prunelab checkpoint as a model adapter (`WordLM`) carrying its info and path."""
+    from prunelab.lm.word_adapter import WordLM
+
+    model, vocab, info = load_checkpoint(path)
+    lm = WordLM.of(model, vocab)
+    lm.info, lm.source = info, str(path)
+    return lm

@@ -1,11 +1,10 @@
-"""Batched log-probabilities of whole sentences under a Transformer LM (inference mode)."""
+"""Batched log-probabilities of whole sentences under a language model (any model adapter, inference mode)."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from prunelab.lm.model import TransformerLM
-from prunelab.lm.vocab import BOS, EOS, Vocab
+from prunelab.lm.adapter import ModelAdapter
 
 # Sentences per forward pass of the blocks, and scored tokens per call of the output layer. The two are
 # separate because they want different sizes: the blocks run best on large batches (fewer, larger matrix
@@ -32,7 +31,7 @@ def _windows(length: int, context: int) -> list[tuple[int, int, int]]:
 
 
 @torch.inference_mode()
-def sequence_logprobs(model: TransformerLM, sequences: list[list[int]], batch_size: int = SCORING_BATCH,
+def sequence_logprobs(lm: ModelAdapter, sequences: list[list[int]], batch_size: int = SCORING_BATCH,
                       decode_chunk: int = DECODE_CHUNK) -> list[float]:
     """Sum of natural-log probabilities of each sequence's tokens after the first (`<s>` is the first).
 
@@ -40,14 +39,15 @@ def sequence_logprobs(model: TransformerLM, sequences: list[list[int]], batch_si
     are scored in half-overlapping windows, each token conditioned on up to `context` previous tokens.
     The output layer runs on the scored positions only, `decode_chunk` at a time.
     """
-    model.eval()
-    context = model.config.context
+    lm.eval()
+    context = lm.context
     pieces: list[tuple[int, list[int], int]] = []  # (sequence index, tokens, number of leading targets to skip)
     for index, seq in enumerate(sequences):
         for start, end, first in _windows(len(seq) - 1, context):
             pieces.append((index, seq[start:end + 1], first - start))
     pieces.sort(key=lambda piece: len(piece[1]))
     totals = [0.0] * len(sequences)
+    device = lm.device
     for batch_start in range(0, len(pieces), batch_size):
         batch = pieces[batch_start:batch_start + batch_size]
         width = max(len(tokens) for _, tokens, _ in batch) - 1
@@ -59,13 +59,13 @@ def sequence_logprobs(model: TransformerLM, sequences: list[list[int]], batch_si
             inputs[row, :n] = torch.tensor(tokens[:-1])
             targets[row, :n] = torch.tensor(tokens[1:])
             mask[row, skip:n] = True
-        hidden, scored = model.hidden(inputs)[mask], targets[mask]
+        hidden, scored = lm.hidden(inputs.to(device))[mask.to(device)], targets[mask].to(device)
         token_logprobs = torch.empty(len(scored))
         for start in range(0, len(scored), decode_chunk):
             # log p(target) from one fused log-softmax + gather kernel
-            logits = model.embed.decode(hidden[start:start + decode_chunk]).float()
+            logits = lm.decode(hidden[start:start + decode_chunk]).float()
             token_logprobs[start:start + decode_chunk] = -F.cross_entropy(
-                logits, scored[start:start + decode_chunk], reduction="none")
+                logits, scored[start:start + decode_chunk], reduction="none").cpu()
         logprobs = torch.zeros(len(batch), width)
         logprobs[mask] = token_logprobs
         sums = logprobs.sum(dim=1).tolist()
@@ -74,22 +74,22 @@ def sequence_logprobs(model: TransformerLM, sequences: list[list[int]], batch_si
     return totals
 
 
-def sentence_ids(vocab: Vocab, sentence: str) -> list[int]:
-    return [vocab.index[BOS]] + vocab.encode(sentence) + [vocab.index[EOS]]
+def sentence_logprobs(lm: ModelAdapter, sentences: list[str], batch_size: int = SCORING_BATCH) -> list[float]:
+    """log P(sentence + end of sentence) in nats, minus the tokenizer's penalty (the word vocabulary's
+    `oov_penalty` per out-of-vocabulary word; none for subword tokenizers)."""
+    tokenizer = lm.tokenizer
+    scores = sequence_logprobs(lm, [tokenizer.ids(s) for s in sentences], batch_size)
+    return [score - tokenizer.penalty(s) for score, s in zip(scores, sentences)]
 
 
-def sentence_logprobs(model: TransformerLM, vocab: Vocab, sentences: list[str], batch_size: int = SCORING_BATCH) -> list[float]:
-    """log P(sentence + `</s>`) in nats, with `oov_penalty` subtracted per out-of-vocabulary word."""
-    scores = sequence_logprobs(model, [sentence_ids(vocab, s) for s in sentences], batch_size)
-    return [score - vocab.oov_penalty * vocab.count_oov(s) for score, s in zip(scores, sentences)]
+def perplexity(lm: ModelAdapter, sentences: list[str], batch_size: int = SCORING_BATCH) -> float:
+    """exp of the mean negative log-probability per word (words + end of sentence), without penalties.
 
-
-def perplexity(model: TransformerLM, vocab: Vocab, sentences: list[str], batch_size: int = SCORING_BATCH) -> float:
-    """exp of the mean negative log-probability per predicted token (words + `</s>`), `<unk>` as a token.
-
-    This is the closed-vocabulary perplexity that the n-gram baseline reports too (no OOV penalty)."""
+    For the word LM a word is a token (`<unk>` included): the closed-vocabulary perplexity that the n-gram
+    baseline reports too. For a subword LM the sentence's log-probability is spread over its words, so the
+    figures of word and subword LMs compare directly."""
     import math
 
-    scores = sequence_logprobs(model, [sentence_ids(vocab, s) for s in sentences], batch_size)
-    tokens = sum(len(s.split()) + 1 for s in sentences)
-    return math.exp(-sum(scores) / tokens)
+    scores = sequence_logprobs(lm, [lm.tokenizer.ids(s) for s in sentences], batch_size)
+    words = sum(len(s.split()) + 1 for s in sentences)
+    return math.exp(-sum(scores) / words)

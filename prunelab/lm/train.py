@@ -12,8 +12,10 @@ from torch.utils.checkpoint import checkpoint
 
 from prunelab.data.text import Corpus
 from prunelab.lm.model import PRESETS, LMConfig, TransformerLM
+from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.score import perplexity
-from prunelab.lm.vocab import BOS, EOS, Vocab
+from prunelab.lm.vocab import Vocab
+from prunelab.lm.word_adapter import WordLM
 
 
 @dataclass
@@ -33,16 +35,6 @@ class TrainConfig:
     checkpoint_every_minutes: float = 10.0  # how often `train_or_load_base` saves a partial checkpoint
 
 
-def token_stream(corpus_sentences: list[str], vocab: Vocab) -> torch.Tensor:
-    bos, eos = vocab.index[BOS], vocab.index[EOS]
-    ids: list[int] = []
-    for sentence in corpus_sentences:
-        ids.append(bos)
-        ids.extend(vocab.encode(sentence))
-        ids.append(eos)
-    return torch.tensor(ids, dtype=torch.long)
-
-
 def lr_at(step: int, total: int, config: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to 10% of the peak."""
     if step < config.warmup_steps:
@@ -57,9 +49,10 @@ def random_batch(stream: torch.Tensor, batch_size: int, context: int, generator:
     return windows[:, :-1], windows[:, 1:]
 
 
-def make_optimizer(model: TransformerLM, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+def make_optimizer(lm: ModelAdapter, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    parameters = [p for p in lm.parameters() if p.requires_grad]
+    decay = [p for p in parameters if p.dim() >= 2]
+    no_decay = [p for p in parameters if p.dim() < 2]
     return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.98))
 
@@ -72,21 +65,22 @@ MICRO_BATCH = 16  # sequences per forward/backward pass of the blocks
 LOSS_CHUNK = 256
 
 
-def _summed_loss(embed: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(embed.decode(hidden).float(), targets, reduction="sum")
+def _summed_loss(decode: Callable[[torch.Tensor], torch.Tensor], hidden: torch.Tensor,
+                 targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(decode(hidden).float(), targets, reduction="sum")
 
 
-def summed_output_loss(embed: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor,
+def summed_output_loss(decode: Callable[[torch.Tensor], torch.Tensor], hidden: torch.Tensor, targets: torch.Tensor,
                        chunk: int = LOSS_CHUNK) -> torch.Tensor:
     """Cross-entropy of the output layer on final hidden states, summed over all targets, run `chunk`
     targets at a time (the logits are recomputed in the backward pass instead of kept)."""
     hidden, targets = hidden.reshape(-1, hidden.shape[-1]), targets.reshape(-1)
-    parts = [checkpoint(_summed_loss, embed, hidden[start:start + chunk], targets[start:start + chunk],
+    parts = [checkpoint(_summed_loss, decode, hidden[start:start + chunk], targets[start:start + chunk],
                         use_reentrant=False) for start in range(0, len(targets), chunk)]
     return torch.stack(parts).sum()
 
 
-def training_step(model: TransformerLM, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
+def training_step(lm: ModelAdapter, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
                   targets: torch.Tensor, precision: str = "bf16", grad_clip: float = 1.0,
                   micro_batch: int = MICRO_BATCH) -> float:
     """One optimizer step on next-token cross-entropy over the whole batch; returns the loss.
@@ -97,11 +91,11 @@ def training_step(model: TransformerLM, optimizer: torch.optim.Optimizer, inputs
     total = 0.0
     for start in range(0, len(inputs), micro_batch):
         part_inputs, part_targets = inputs[start:start + micro_batch], targets[start:start + micro_batch]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = summed_output_loss(model.embed, model.hidden(part_inputs), part_targets) / targets.numel()
+        with torch.autocast(part_inputs.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = summed_output_loss(lm.decode, lm.hidden(part_inputs), part_targets) / targets.numel()
         loss.backward()
         total += loss.item()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    torch.nn.utils.clip_grad_norm_([p for p in lm.parameters() if p.grad is not None], grad_clip)
     optimizer.step()
     return total
 
@@ -125,9 +119,10 @@ def train_base(corpus: Corpus, preset: str, config: TrainConfig,
         shape = dict(PRESETS[preset])
         vocab = Vocab.build(corpus.train, shape.pop("vocab"))
         model = TransformerLM(LMConfig(vocab_size=len(vocab), **shape))
-    stream = token_stream(corpus.train, vocab)
+    lm = WordLM.of(model, vocab)
+    stream = lm.tokenizer.stream(corpus.train)
     valid_subset = corpus.valid[: config.eval_sentences]
-    optimizer = make_optimizer(model, config.lr, config.weight_decay)
+    optimizer = make_optimizer(lm, config.lr, config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     context = model.config.context
     deadline = time.monotonic() + 60 * config.minutes if config.minutes else math.inf
@@ -139,7 +134,7 @@ def train_base(corpus: Corpus, preset: str, config: TrainConfig,
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total_steps, config)
         inputs, targets = random_batch(stream, config.batch_size, context, generator)
-        loss = training_step(model, optimizer, inputs, targets, config.precision, config.grad_clip)
+        loss = training_step(lm, optimizer, inputs, targets, config.precision, config.grad_clip)
         step += 1
         tokens_seen += inputs.numel()
         if step == 20 and config.minutes:
@@ -147,7 +142,7 @@ def train_base(corpus: Corpus, preset: str, config: TrainConfig,
             total_steps = min(config.steps, int(60 * config.minutes / per_step))
         if step % config.eval_every == 0 or step == total_steps:
             elapsed = time.monotonic() - started
-            ppl = perplexity(model, vocab, valid_subset)
+            ppl = perplexity(lm, valid_subset)
             model.train()
             history.append({"step": step, "minutes": elapsed / 60, "ppl_valid_subset": ppl})
             if on_progress:

@@ -1,19 +1,18 @@
 """Calibration statistics for data-driven criteria, from a few batches of training text.
 
-One pass collects, for every prunable matrix: the accumulated first-order Taylor importance
-|w * dL/dw| (summed over batches), the squared gradients (Fisher diagonal), and the L2 norm of each
-input feature over all calibration tokens (for `activation` criteria)."""
+One pass collects, for every matrix pruning may touch (the adapter's slots, in [out, in] layout): the
+accumulated first-order Taylor importance |w * dL/dw| (summed over batches), the squared gradients (Fisher
+diagonal), and the L2 norm of each input feature over all calibration tokens (for `activation` criteria).
+Run it on a dense model (`ModelAdapter.densified`): statistics are keyed by the dense matrices' names."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 
 from prunelab.data.text import Corpus
-from prunelab.lm.model import TiedEmbedding, TransformerLM
-from prunelab.lm.train import random_batch, summed_output_loss, token_stream
-from prunelab.lm.vocab import Vocab
+from prunelab.lm.adapter import ModelAdapter
+from prunelab.lm.train import random_batch, summed_output_loss
 
 
 @dataclass
@@ -24,59 +23,48 @@ class Calibration:
     n_sequences: int
 
 
-def prunable_matrices(model: TransformerLM, include_embedding: bool = True) -> dict[str, torch.Tensor]:
-    """Weight matrices pruning may touch, by name: every Linear weight in the blocks (and the tied
-    embedding / output matrix). A low-rank factor pair counts as its two Linears."""
-    matrices = {name: module.weight for name, module in _named_linears(model)}
-    if include_embedding and isinstance(model.embed, TiedEmbedding):
-        matrices["embed.weight"] = model.embed.weight
-    return matrices
-
-
-def calibrate(model: TransformerLM, vocab: Vocab, corpus: Corpus, n_sequences: int = 256, batch_size: int = 8,
+def calibrate(lm: ModelAdapter, corpus: Corpus, n_sequences: int = 256, batch_size: int = 8,
               seed: int = 1234, stream: torch.Tensor | None = None) -> Calibration:
     """Collect statistics over `n_sequences` random context windows of the training text (`stream`: the
     corpus's token stream when the caller has it already)."""
-    matrices = prunable_matrices(model)
+    slots = [slot for slot in lm.all_slots() if not slot.factorized]
     squares: dict[str, torch.Tensor] = {}
     hooks = []
-    for name, module in _named_linears(model):
-        def record(_module, inputs, _output, key=name):
+    for slot in lm.block_slots():
+        def record(_module, inputs, _output, key=slot.param_name):
             x = inputs[0].detach().float()
             total = x.pow(2).reshape(-1, x.shape[-1]).sum(0)
             squares[key] = squares.get(key, 0) + total
-        hooks.append(module.register_forward_hook(record))
-    taylor = {n: torch.zeros_like(w) for n, w in matrices.items()}
-    fisher = {n: torch.zeros_like(w) for n, w in matrices.items()}
-    stream = token_stream(corpus.train, vocab) if stream is None else stream
+        hooks.append(slot.module.register_forward_hook(record))
+    taylor = {slot.param_name: torch.zeros(slot.shape) for slot in slots}
+    fisher = {slot.param_name: torch.zeros(slot.shape) for slot in slots}
+    embedding = lm.embedding_slot()
+    stream = lm.tokenizer.stream(corpus.train) if stream is None else stream
     generator = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.eval()
+    was_training = lm.training
+    lm.eval()
     done = 0
     try:
         while done < n_sequences:
             size = min(batch_size, n_sequences - done)
-            inputs, targets = random_batch(stream, size, model.config.context, generator)
-            model.zero_grad(set_to_none=True)
-            hidden = model.hidden(inputs)
-            if isinstance(model.embed, TiedEmbedding):  # the output layer's input is the final hidden state
+            inputs, targets = random_batch(stream, size, lm.context, generator)
+            lm.model.zero_grad(set_to_none=True)
+            hidden = lm.hidden(inputs)
+            if embedding is not None and not embedding.factorized:  # the output layer's input: final hidden states
                 x = hidden.detach().float()
-                squares["embed.weight"] = squares.get("embed.weight", 0) + x.pow(2).reshape(-1, x.shape[-1]).sum(0)
-            (summed_output_loss(model.embed, hidden, targets) / targets.numel()).backward()
-            for name, weight in matrices.items():
-                if weight.grad is not None:
-                    taylor[name].add_(weight.grad.mul(weight.detach()).abs_())  # one temporary per matrix
-                    fisher[name].addcmul_(weight.grad, weight.grad)
+                key = embedding.param_name
+                squares[key] = squares.get(key, 0) + x.pow(2).reshape(-1, x.shape[-1]).sum(0)
+            (summed_output_loss(lm.decode, hidden, targets) / targets.numel()).backward()
+            for slot in slots:
+                grad = slot.param.grad
+                if grad is not None:
+                    grad = slot.as_out_in(grad).float()
+                    taylor[slot.param_name].add_(grad.mul(slot.view().detach().float()).abs_())
+                    fisher[slot.param_name].addcmul_(grad, grad)
             done += size
     finally:
         for hook in hooks:
             hook.remove()
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
+        lm.model.zero_grad(set_to_none=True)
+        lm.train(was_training)
     return Calibration(taylor, fisher, {k: v.sqrt() for k, v in squares.items()}, done)
-
-
-def _named_linears(model: TransformerLM):
-    return [(f"blocks.{name}.weight", module) for name, module in model.blocks.named_modules()
-            if isinstance(module, nn.Linear)]
-

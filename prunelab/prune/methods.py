@@ -4,7 +4,8 @@
 - `structured`: whole attention heads and FFN neurons (and embedding columns) removed, smaller dense layers;
 - `lowrank`: matrices replaced by two factors, ranks allocated globally by the criterion's scores.
 
-A method instance lives for one pruning run: it may keep state across the stages of an incremental schedule
+Methods talk only to the model adapter (`prunelab.lm.adapter`): slots, unit groups and edits; no method knows
+a module name. A method instance lives for one pruning run: it may keep state across the stages of an incremental schedule
 (masks; ranks only ever shrink, heads and neurons once removed stay removed)."""
 from __future__ import annotations
 
@@ -12,12 +13,10 @@ import heapq
 from collections.abc import Callable
 
 import torch
-import torch.nn as nn
 
-from prunelab.lm.model import FactorizedTiedEmbedding, LMConfig, LowRankLinear, TransformerLM
-from prunelab.prune.calibration import Calibration, prunable_matrices
+from prunelab.lm.adapter import ModelAdapter
+from prunelab.prune.calibration import Calibration
 from prunelab.prune.criteria import Criterion
-from prunelab.prune.dense import densify, effective_embedding, effective_weight
 from prunelab.prune.size import stored_params
 
 
@@ -45,156 +44,116 @@ class Method:
         self.base_params = base_params
         self.prune_embedding = prune_embedding
 
-    def prune(self, model: TransformerLM, size: float, criterion: Criterion, calib: Calibration | None) -> TransformerLM:
+    def prune(self, lm: ModelAdapter, size: float, criterion: Criterion, calib: Calibration | None) -> ModelAdapter:
+        """Edit `lm` in place down to `size` (a fraction of the base's stored parameters); returns it."""
         raise NotImplementedError
 
-    def stored_params(self, model: TransformerLM) -> int:
-        return stored_params(model)
+    def stored_params(self, lm: ModelAdapter) -> int:
+        return stored_params(lm)
 
-    def after_step(self, model: TransformerLM) -> None:
+    def after_step(self, lm: ModelAdapter) -> None:
         """Called after every fine-tuning optimizer step."""
 
 
 class Unstructured(Method):
     name = "unstructured"
 
-    def prune(self, model, size, criterion, calib):
-        matrices = prunable_matrices(model, self.prune_embedding)
-        prunable = sum(w.numel() for w in matrices.values())
-        dense_total = model.param_counts()["params_total"] + sum(m.numel() - int(m.sum()) for m in model.masks.values())
+    def prune(self, lm, size, criterion, calib):
+        slots = lm.prunable_slots(self.prune_embedding)
+        prunable = sum(slot.param.numel() for slot in slots)
+        dense_total = lm.param_counts()["params_total"] + sum(m.numel() - int(m.sum()) for m in lm.masks.values())
         keep_total = size * self.base_params - (dense_total - prunable)
         if keep_total <= 0:
             raise UnreachableSize(f"size {size} needs fewer parameters than the unprunable ones")
         fraction = keep_total / prunable
         with torch.no_grad():
-            for name, weight in matrices.items():
+            for slot in slots:
+                name, weight = slot.param_name, slot.view()
                 scores = criterion(name, weight, calib).clone().float()
-                if name in model.masks:
-                    scores[~model.masks[name]] = -torch.inf
+                if name in lm.masks:
+                    scores[~lm.masks[name]] = -torch.inf
                 keep = min(int(round(fraction * weight.numel())), weight.numel())
                 mask = torch.zeros(weight.numel(), dtype=torch.bool)
                 mask[scores.flatten().topk(keep).indices] = True
-                model.masks[name] = mask.view_as(weight)
-                weight.mul_(model.masks[name])
-        return model
+                lm.masks[name] = mask.view(weight.shape)
+                weight.mul_(lm.masks[name])
+        return lm
 
-    def after_step(self, model):
-        parameters = dict(model.named_parameters())
-        with torch.no_grad():
-            for name, mask in model.masks.items():
-                parameters[name].mul_(mask)
+    def after_step(self, lm):
+        lm.apply_masks()
 
 
 class Structured(Method):
-    """Removes attention heads and FFN neurons per layer, keeping the same fraction of each (at least one
-    head and one neuron per layer), and, with the embedding, columns of the tied embedding matrix
-    (stored as a (vocab x kept) table and a (kept x d_model) selection)."""
+    """Removes structured units per layer (attention heads, or key/value groups with their query heads; FFN
+    neurons), keeping the same fraction of each kind in every layer (at least one unit), and, with the
+    embedding, columns of the output matrix (stored as a (vocab x kept) table and a (kept x d_model) selection).
+    Attention units are coarse: their fraction is chosen first; FFN neurons then fill the budget."""
 
     name = "structured"
 
-    def _scores(self, model, criterion, calib):
-        config, hd = model.config, model.config.head_dim
-        heads, neurons = [], []
-        for layer, block in enumerate(model.blocks):
-            prefix = f"blocks.{layer}"
-            qkv = criterion(f"{prefix}.attn.qkv.weight", block.attn.qkv.weight, calib)
-            proj = criterion(f"{prefix}.attn.proj.weight", block.attn.proj.weight, calib)
-            n = config.heads(layer)
-            per_head = [torch.cat([qkv[part * n * hd + h * hd: part * n * hd + (h + 1) * hd].flatten()
-                                   for part in range(3)] + [proj[:, h * hd:(h + 1) * hd].flatten()]) for h in range(n)]
-            heads.append(criterion.unit_score(torch.stack(per_head), dim=1))
-            up = criterion(f"{prefix}.ff.up.weight", block.ff.up.weight, calib)
-            down = criterion(f"{prefix}.ff.down.weight", block.ff.down.weight, calib)
-            neurons.append(criterion.unit_score(torch.cat([up, down.t()], dim=1), dim=1))
+    def _scores(self, lm, groups, criterion, calib):
+        element_scores = {slot.param_name: criterion(slot.param_name, slot.view(), calib)
+                          for group in groups for slot, _, _ in group.members}
+        units = [criterion.unit_score(group.unit_elements(element_scores), dim=1) for group in groups]
         columns = None
         if self.prune_embedding:
-            columns = criterion.unit_score(criterion("embed.weight", effective_embedding(model.embed), calib), dim=0)
-        return heads, neurons, columns
+            slot = lm.embedding_slot()
+            columns = criterion.unit_score(criterion(slot.param_name, slot.weight(), calib), dim=0)
+        return units, columns
 
-    def prune(self, model, size, criterion, calib):
-        heads, neurons, columns = self._scores(model, criterion, calib)
-        config = model.config
-        d, hd, vocab = config.d_model, config.head_dim, config.vocab_size
-        alive_columns = (effective_embedding(model.embed).abs().sum(0) > 0) if columns is not None else None
-        fixed = model.param_counts()["params_total"] - self._variable_params(model)
-        budget = size * self.base_params - fixed
+    def prune(self, lm, size, criterion, calib):
+        groups = [group for layer in range(lm.n_layers) for group in lm.unit_groups(layer)]
+        unit_scores, columns = self._scores(lm, groups, criterion, calib)
+        costs = [group.unit_cost() for group in groups]
+        coarse = [group.kind == "attention" for group in groups]
+        embedding = lm.embedding_slot() if columns is not None else None
+        if embedding is not None:
+            weight = embedding.weight()
+            vocab_size, d_model = weight.shape
+            alive_columns = weight.abs().sum(0) > 0
+            n_alive = int(alive_columns.sum())
+        variable = sum(group.n_units * cost for group, cost in zip(groups, costs))
+        if embedding is not None:
+            variable += embedding.rank * (vocab_size + d_model) if embedding.factorized else vocab_size * d_model
+        budget = size * self.base_params - (lm.param_counts()["params_total"] - variable)
 
-        def counts(q: float, head_q: float | None = None):
-            hq = q if head_q is None else head_q
-            kept_heads = [min(config.heads(l), max(1, round(hq * config.n_head))) for l in range(config.n_layer)]
-            kept_ff = [min(config.ff(l), max(1, round(q * config.d_ff))) for l in range(config.n_layer)]
-            kept_cols = None if columns is None else min(int(alive_columns.sum()), max(1, round(q * d)))
-            return kept_heads, kept_ff, kept_cols
+        def counts(q: float, coarse_q: float):
+            kept = [min(g.n_units, max(1, round((coarse_q if c else q) * g.base_units))) for g, c in zip(groups, coarse)]
+            return kept, None if embedding is None else min(n_alive, max(1, round(q * d_model)))
 
-        def total(kept_heads, kept_ff, kept_cols):
-            attn = sum(h * hd * (3 * d + 3) + h * hd * d for h in kept_heads)
-            ff = sum(f * (2 * d + 1) for f in kept_ff)
-            emb = d * vocab if kept_cols is None else kept_cols * (vocab + d)
-            return attn + ff + emb
+        def total(kept, kept_columns):
+            emb = 0 if kept_columns is None else kept_columns * (vocab_size + d_model)
+            return sum(k * cost for k, cost in zip(kept, costs)) + emb
 
-        def total_exact(q):  # fractional heads: continuous, to choose the head fraction
-            attn = sum(min(config.heads(l), q * config.n_head) * hd * (4 * d + 3) for l in range(config.n_layer))
-            ff = sum(min(config.ff(l), q * config.d_ff) * (2 * d + 1) for l in range(config.n_layer))
-            emb = d * vocab if columns is None else min(float(alive_columns.sum()), q * d) * (vocab + d)
-            return attn + ff + emb
+        def total_exact(q):  # fractional units: continuous, to choose the coarse fraction
+            units = sum(min(g.n_units, q * g.base_units) * cost for g, cost in zip(groups, costs))
+            return units + (0 if embedding is None else min(float(n_alive), q * d_model) * (vocab_size + d_model))
 
-        head_q = _bisect(total_exact, budget)
-        q = _bisect(lambda q: total(*counts(q, head_q)), budget)
-        kept_heads, kept_ff, kept_cols = counts(q, head_q)
+        coarse_q = _bisect(total_exact, budget)
+        if total(*counts(0.0, coarse_q)) > budget:  # few coarse units (two key/value groups): rounding overshot
+            coarse_q = _bisect(lambda c: total(*counts(0.0, c)), budget)
+        q = _bisect(lambda q: total(*counts(q, coarse_q)), budget)
+        kept, kept_columns = counts(q, coarse_q)
         # the fine-grained units (FFN neurons) fill what the coarse ones (heads, embedding columns) left over
-        neuron_cost, spare = 2 * d + 1, budget - total(kept_heads, kept_ff, kept_cols)
-        while spare >= neuron_cost:
-            open_layers = [l for l in range(config.n_layer) if kept_ff[l] < config.ff(l)]
-            if not open_layers:
+        spare = budget - total(kept, kept_columns)
+        while True:
+            open_groups = [i for i, c in enumerate(coarse) if not c and kept[i] < groups[i].n_units]
+            if not open_groups:
                 break
-            layer = min(open_layers, key=lambda l: kept_ff[l])
-            kept_ff[layer] += 1
-            spare -= neuron_cost
-        return self._build(model, heads, neurons, columns, alive_columns, kept_heads, kept_ff, kept_cols)
-
-    @staticmethod
-    def _variable_params(model):
-        total = 0
-        for block in model.blocks:
-            total += sum(p.numel() for m in (block.attn.qkv, block.attn.proj, block.ff.up) for p in m.parameters())
-            total += block.ff.down.weight.numel()
-        return total + sum(p.numel() for p in model.embed.parameters())
-
-    def _build(self, model, head_scores, neuron_scores, column_scores, alive, kept_heads, kept_ff, kept_cols):
-        config = model.config
-        hd = config.head_dim
-        ranks = dict(config.ranks)
-        if kept_cols is not None:
-            ranks["embed"] = kept_cols
-        new_config = LMConfig(**{**config.to_dict(), "layer_heads": kept_heads, "layer_d_ff": kept_ff, "ranks": ranks})
-        new = TransformerLM(new_config)
-        state = {k: v for k, v in model.state_dict().items() if k.startswith(("pos.", "ln_out."))}
-        for layer, block in enumerate(model.blocks):
-            prefix, n = f"blocks.{layer}", config.heads(layer)
-            top_heads = head_scores[layer].topk(kept_heads[layer]).indices.sort().values
-            rows = torch.cat([torch.arange(part * n * hd + h * hd, part * n * hd + (h + 1) * hd)
-                              for part in range(3) for h in top_heads.tolist()])
-            cols = torch.cat([torch.arange(h * hd, (h + 1) * hd) for h in top_heads.tolist()])
-            top_neurons = neuron_scores[layer].topk(kept_ff[layer]).indices.sort().values
-            state.update({
-                f"{prefix}.ln_attn.weight": block.ln_attn.weight, f"{prefix}.ln_attn.bias": block.ln_attn.bias,
-                f"{prefix}.ln_ff.weight": block.ln_ff.weight, f"{prefix}.ln_ff.bias": block.ln_ff.bias,
-                f"{prefix}.attn.qkv.weight": block.attn.qkv.weight[rows], f"{prefix}.attn.qkv.bias": block.attn.qkv.bias[rows],
-                f"{prefix}.attn.proj.weight": block.attn.proj.weight[:, cols], f"{prefix}.attn.proj.bias": block.attn.proj.bias,
-                f"{prefix}.ff.up.weight": block.ff.up.weight[top_neurons], f"{prefix}.ff.up.bias": block.ff.up.bias[top_neurons],
-                f"{prefix}.ff.down.weight": block.ff.down.weight[:, top_neurons], f"{prefix}.ff.down.bias": block.ff.down.bias,
-            })
-        embedding = effective_embedding(model.embed)
-        if kept_cols is None:
-            state["embed.weight"] = embedding
-        else:
-            scores = column_scores.clone().float()
-            scores[~alive] = -torch.inf
-            keep = scores.topk(kept_cols).indices.sort().values
-            state["embed.table"] = embedding[:, keep]
-            state["embed.proj"] = torch.eye(config.d_model)[keep]
-        new.load_state_dict({k: v.detach().clone() for k, v in state.items()})
-        return new.train(model.training)
+            i = min(open_groups, key=lambda i: kept[i])
+            if costs[i] > spare:
+                break
+            kept[i] += 1
+            spare -= costs[i]
+        for group, scores, k in zip(groups, unit_scores, kept):
+            if k < group.n_units:
+                lm.keep_units(group, scores.topk(k).indices.sort().values)
+        if embedding is not None:
+            scores = columns.clone().float()
+            scores[~alive_columns] = -torch.inf
+            keep = scores.topk(kept_columns).indices.sort().values
+            lm.factorize(embedding, torch.eye(d_model, dtype=weight.dtype)[keep], weight[:, keep])
+        return lm
 
 
 class LowRank(Method):
@@ -205,60 +164,33 @@ class LowRank(Method):
 
     name = "lowrank"
 
-    def _targets(self, model):
-        names = [f"blocks.{n}" for n, m in model.blocks.named_modules() if isinstance(m, (nn.Linear, LowRankLinear))
-                 and not n.endswith((".first", ".second"))]
-        return names + (["embed"] if self.prune_embedding else [])
+    def _targets(self, lm):
+        return lm.block_slots() + ([lm.embedding_slot()] if self.prune_embedding else [])
 
-    def prune(self, model, size, criterion, calib):
-        modules = dict(model.named_modules())
+    def prune(self, lm, size, criterion, calib):
         factors, caps = {}, {}
-        for name in self._targets(model):
-            if name == "embed":
-                weight = effective_embedding(model.embed)
-                caps[name] = model.embed.rank if isinstance(model.embed, FactorizedTiedEmbedding) else min(weight.shape)
-            else:
-                weight = effective_weight(modules[name])
-                caps[name] = modules[name].rank if isinstance(modules[name], LowRankLinear) else min(weight.shape)
-            key = "embed.weight" if name == "embed" else f"{name}.weight"
-            u, s, vh = criterion.factorize(key, weight, calib)
-            factors[name] = (u, s, vh, weight.shape)
+        targets = self._targets(lm)
+        for slot in targets:
+            weight = slot.weight()
+            caps[slot.name] = slot.rank if slot.factorized else min(weight.shape)
+            u, s, vh = criterion.factorize(slot.param_name, weight, calib)
+            factors[slot.name] = (u, s, vh, tuple(weight.shape))
         energy = {n: (f[1].double() ** 2 / (f[1].double() ** 2).sum().clamp_min(1e-30)) for n, f in factors.items()}
         compressed = sum(effective_cost(f[3], caps[n], caps[n] < min(f[3])) for n, f in factors.items())
-        fixed = model.param_counts()["params_total"] - compressed
-        budget = size * self.base_params - fixed
-
+        budget = size * self.base_params - (lm.param_counts()["params_total"] - compressed)
         ranks = allocate_ranks({n: (energy[n], factors[n][3], caps[n]) for n in factors}, budget,
                                slack=0.005 * self.base_params)
-        return self._build(model, factors, ranks)
-
-    def _build(self, model, factors, ranks):
-        new_ranks = dict(model.config.ranks)
-        for name, r in ranks.items():
-            out_features, in_features = factors[name][3]
-            if r * (out_features + in_features) < out_features * in_features:
-                new_ranks[name] = r
-            else:
-                new_ranks.pop(name, None)
-        new = TransformerLM(LMConfig(**{**model.config.to_dict(), "ranks": new_ranks}))
-        state = densify(model).state_dict()
-        for name, r in ranks.items():
-            u, s, vh, shape = factors[name]
-            key = "embed.weight" if name == "embed" else f"{name}.weight"
-            if name in new_ranks:
+        for slot in targets:
+            u, s, vh, shape = factors[slot.name]
+            r = ranks[slot.name]
+            if r * sum(shape) < shape[0] * shape[1]:
                 root = s[:r].sqrt()
-                first, second = root[:, None] * vh[:r], u[:, :r] * root[None, :]
-                del state[key]
-                if name == "embed":
-                    state["embed.table"], state["embed.proj"] = second, first
-                else:
-                    state[f"{name}.first.weight"], state[f"{name}.second.weight"] = first, second
-                    if f"{name}.bias" in state:
-                        state[f"{name}.second.bias"] = state.pop(f"{name}.bias")
+                lm.factorize(slot, root[:, None] * vh[:r], u[:, :r] * root[None, :])
             elif r < min(shape):  # too high a rank to store as factors: the truncated product, dense
-                state[key] = (u[:, :r] * s[:r][None, :]) @ vh[:r]
-        new.load_state_dict({k: v.detach().clone().contiguous() for k, v in state.items()})
-        return new.train(model.training)
+                lm.set_dense(slot, (u[:, :r] * s[:r][None, :]) @ vh[:r])
+            elif slot.factorized:
+                lm.set_dense(slot, slot.weight())
+        return lm
 
 
 def allocate_ranks(matrices: dict[str, tuple[torch.Tensor, tuple[int, int], int]], budget: float,

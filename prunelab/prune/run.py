@@ -2,7 +2,6 @@
 fine-tuning between stages, and yields a deliverable at every requested size it passes."""
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -10,13 +9,11 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from prunelab.data.text import Corpus
-from prunelab.lm.model import TransformerLM
-from prunelab.lm.train import TrainConfig, lr_at, make_optimizer, random_batch, token_stream, training_step
-from prunelab.lm.vocab import Vocab
+from prunelab.lm.adapter import ModelAdapter
+from prunelab.lm.train import TrainConfig, lr_at, make_optimizer, random_batch, training_step
 from prunelab.memory import release_memory
 from prunelab.prune.calibration import calibrate
 from prunelab.prune.criteria import get_criterion
-from prunelab.prune.dense import densify
 from prunelab.prune.methods import make_method
 from prunelab.prune.schedules import Schedule
 from prunelab.prune.size import check_size
@@ -74,7 +71,7 @@ class StageResult:
     stage: int
     finetune_steps: int     # optimizer steps spent so far in this run
     wall_s: float
-    model: TransformerLM
+    model: ModelAdapter
     delivered: bool = True  # a size the run was asked to deliver (else an intermediate stage)
     n_stages: int = 1
 
@@ -85,33 +82,33 @@ class StageResult:
                 "schedule": config.schedule.to_dict() if config.scheduler == "incremental" else None}
 
 
-def finetune(model: TransformerLM, stream: torch.Tensor, steps: int, lr: float, batch_size: int,
-             generator: torch.Generator, after_step: Callable[[TransformerLM], None]) -> None:
+def finetune(lm: ModelAdapter, stream: torch.Tensor, steps: int, lr: float, batch_size: int,
+             generator: torch.Generator, after_step: Callable[[ModelAdapter], None]) -> None:
     if steps <= 0:
         return
-    optimizer = make_optimizer(model, lr, weight_decay=0.01)
+    optimizer = make_optimizer(lm, lr, weight_decay=0.01)
     schedule = TrainConfig(lr=lr, warmup_steps=max(1, min(20, steps // 10)))
-    model.train()
+    lm.train()
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, steps, schedule)
-        inputs, targets = random_batch(stream, batch_size, model.config.context, generator)
-        training_step(model, optimizer, inputs, targets)
-        after_step(model)
-    model.eval()
+        inputs, targets = random_batch(stream, batch_size, lm.context, generator)
+        training_step(lm, optimizer, inputs.to(lm.device), targets.to(lm.device))
+        after_step(lm)
+    lm.eval()
 
 
 @dataclass
 class Resume:
     """Where an interrupted run continues: the model after `completed_stages` stages and the steps spent."""
 
-    model: TransformerLM
+    model: ModelAdapter
     completed_stages: int
     finetune_steps: int
     wall_s: float
 
 
-def run_pruning(base: TransformerLM, vocab: Vocab, corpus: Corpus, config: PruneConfig,
+def run_pruning(base: ModelAdapter, corpus: Corpus, config: PruneConfig,
                 log: Callable[[str], None] = print, resume: Resume | None = None) -> Iterator[StageResult]:
     """Prune a copy of `base` per `config`, yielding the model after every stage (`StageResult.wanted` tells
     whether its size was asked for). Each stage seeds its own calibration and fine-tuning randomness, so a
@@ -123,8 +120,8 @@ def run_pruning(base: TransformerLM, vocab: Vocab, corpus: Corpus, config: Prune
     steps = ([config.finetune_steps] if config.scheduler == "oneshot"
              else config.schedule.stage_steps(config.finetune_steps, len(sizes)))
     wanted = {config.target_size, *config.deliver}
-    stream = token_stream(corpus.train, vocab)
-    model = copy.deepcopy(resume.model if resume else base).eval()
+    stream = base.tokenizer.stream(corpus.train)
+    model = (resume.model if resume else base).clone().eval()
     done = resume.completed_stages if resume else 0
     spent = resume.finetune_steps if resume else 0
     started = time.monotonic() - (resume.wall_s if resume else 0.0)
@@ -134,7 +131,7 @@ def run_pruning(base: TransformerLM, vocab: Vocab, corpus: Corpus, config: Prune
         torch.manual_seed(config.seed * 1000 + stage)
         calib = None
         if criterion.data_driven:
-            calib = calibrate(densify(model), vocab, corpus, config.calibration_sequences, seed=config.seed * 1000 + stage,
+            calib = calibrate(model.densified(), corpus, config.calibration_sequences, seed=config.seed * 1000 + stage,
                               stream=stream)
             release_memory()  # the calibration's gradients and temporaries
         model = method.prune(model, size, criterion, calib)
@@ -148,4 +145,4 @@ def run_pruning(base: TransformerLM, vocab: Vocab, corpus: Corpus, config: Prune
         log(f"stage {stage}/{len(sizes)}: size {achieved:.4f} (target {size:g}), {stage_steps} fine-tuning steps, "
             f"{time.monotonic() - started:.0f} s")
         yield StageResult(size, achieved, method.stored_params(model), stage, spent, time.monotonic() - started,
-                          copy.deepcopy(model), delivered=size in wanted, n_stages=len(sizes))
+                          model.clone(), delivered=size in wanted, n_stages=len(sizes))

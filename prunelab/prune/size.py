@@ -5,14 +5,14 @@ non-zeros of their masked matrices (sparse storage). `target_size` and `achieved
 the base model's stored parameters."""
 from __future__ import annotations
 
-from prunelab.lm.model import TransformerLM
+from prunelab.lm.adapter import ModelAdapter
 
 SIZE_TOLERANCE = 0.01  # achieved size must be within 1% (absolute) of the target
 
 
-def stored_params(model: TransformerLM) -> int:
+def stored_params(lm: ModelAdapter) -> int:
     """Parameters the deployed model stores; a masked matrix counts its kept entries."""
-    return model.param_counts()["params_total"]
+    return lm.param_counts()["params_total"]
 
 
 def check_size(achieved: float, target: float) -> None:

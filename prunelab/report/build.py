@@ -43,8 +43,7 @@ def load_spec_of(sweep_dir: str) -> SweepSpec:
 def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print) -> dict:
     """WER of the unpruned base and of the Kneser-Ney trigram on the sweep's test utterances (computed once)."""
     from prunelab.evaluate.evaluator import evaluate_model
-    from prunelab.lm.base import resolve_base
-    from prunelab.lm.checkpoint import load_checkpoint
+    from prunelab.lm.load import load_model
 
     location = storage.join(sweep_dir, REFERENCE_FILE)
     key = {"base": str(spec.base), "n_test_utts": len(bench.test.texts)}
@@ -53,8 +52,7 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print) -> dict
         if cached.get("key") == key:
             return cached
     log(f"evaluating the base {spec.base} and the trigram on {key['n_test_utts']} test utterances (once per sweep)")
-    model, vocab, _ = load_checkpoint(resolve_base(spec.base))
-    result = evaluate_model(model, vocab, bench, trigram=True, speed=False)
+    result = evaluate_model(load_model(spec.base), bench, trigram=True, speed=False)
     figures = {"key": key,
                "base": {k: result[k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid", "params_total")},
                "trigram": {k: result["trigram"][k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid")}}

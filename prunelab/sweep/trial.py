@@ -17,28 +17,15 @@ from prunelab import storage
 from prunelab.data.text import load_corpus
 from prunelab.evaluate.evaluator import Benchmark, evaluate_model
 from prunelab.evaluate.flops import flop_ratio
-from prunelab.lm.checkpoint import load_checkpoint, save_checkpoint
-from prunelab.lm.model import LMConfig, TransformerLM
+from prunelab.lm.adapter import ModelAdapter
+from prunelab.lm.load import from_payload, load_model
 from prunelab.lm.score import perplexity
-from prunelab.lm.vocab import Vocab
 from prunelab.prune.deliver import deliverable_name
 from prunelab.prune.run import Resume, run_pruning
 from prunelab.sweep.space import prune_config
 from prunelab.sweep.spec import SweepSpec
 
-STAGE_CHECKPOINT = "stage.pt"
-
-
-def model_payload(model: TransformerLM, vocab: Vocab) -> dict:
-    """What travels to every trial through Ray's object store (plain data and tensors)."""
-    return {"config": model.config.to_dict(), "state_dict": model.state_dict(), "vocab": vocab.words,
-            "oov_penalty": vocab.oov_penalty}
-
-
-def model_from_payload(payload: dict) -> tuple[TransformerLM, Vocab]:
-    model = TransformerLM(LMConfig(**payload["config"]))
-    model.load_state_dict(payload["state_dict"])
-    return model.eval(), Vocab(list(payload["vocab"]), payload["oov_penalty"])
+STAGE_CHECKPOINT = "stage"  # + the model's suffix: a checkpoint file (word LM) or a folder (Hugging Face)
 
 
 def trial_config(config: dict) -> dict:
@@ -50,13 +37,13 @@ def deliverables_dir(sweep_dir: str, trial_id: str) -> str:
     return storage.join(sweep_dir, "deliverables", trial_id)
 
 
-def save_deliverable(location: str, model: TransformerLM, vocab: Vocab, info: dict) -> str:
-    """Save a deliverable checkpoint to the sweep's storage (a local folder or a URI); returns its location."""
+def save_deliverable(location: str, lm: ModelAdapter, info: dict) -> str:
+    """Save a deliverable to the sweep's storage (a local folder or a URI); returns its location."""
     local = storage.local_path(location)
     if local is not None:
-        return str(save_checkpoint(local, model, vocab, info))
+        return str(lm.save(local, info))
     with tempfile.TemporaryDirectory() as folder:
-        return storage.upload(save_checkpoint(Path(folder) / "model.pt", model, vocab, info), location)
+        return storage.upload_path(lm.save(Path(folder) / ("model" + lm.suffix), info), location)
 
 
 @functools.lru_cache(maxsize=2)
@@ -73,7 +60,7 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
     spec = SweepSpec.model_validate(spec)
     config = trial_config(config)
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
-    model, vocab = model_from_payload(base)
+    model = from_payload(base)
     corpus, bench = _inputs(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts)
     pruning = prune_config(config, spec)
     context = tune.get_context()
@@ -84,36 +71,37 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
-            stage_model, _, info = load_checkpoint(Path(folder) / STAGE_CHECKPOINT)
+            stage_model = load_model(Path(folder) / (STAGE_CHECKPOINT + model.suffix))
+        info = stage_model.info
         resume = Resume(stage_model, info["stage"], info["finetune_steps"], info["wall_s"])
     delivered_wer, delivered_speed, started_at = [], [], time.time()
     if resume is not None:
         delivered_wer, delivered_speed = list(info["delivered_wer"]), list(info["delivered_speed"])
         started_at = info.get("started_at", started_at)
-    for stage in run_pruning(model, vocab, corpus, pruning, log=lambda line: print(line, flush=True), resume=resume):
+    for stage in run_pruning(model, corpus, pruning, log=lambda line: print(line, flush=True), resume=resume):
         metrics = {"stage": stage.stage, "n_stages": stage.n_stages, "target_size": stage.target_size,
                    "achieved_size": stage.achieved_size, "finetune_steps": stage.finetune_steps,
                    "wall_s": stage.wall_s, "node": node, "delivered": stage.delivered, "started_at": started_at,
                    "final": stage.stage == stage.n_stages}
         if stage.delivered:
-            result = evaluate_model(stage.model, vocab, bench, trigram=False, speed_vs=(model, vocab),
+            result = evaluate_model(stage.model, bench, trigram=False, speed_vs=model,
                                     speed_repeats=3, threads=max(1, int(spec.resources.cpu)))
-            path = save_deliverable(storage.join(deliverables_dir(sweep_dir, trial_id), deliverable_name(stage.target_size)),
-                                    stage.model, vocab, {**result, "trial_config": config})
+            path = save_deliverable(storage.join(deliverables_dir(sweep_dir, trial_id), deliverable_name(stage.target_size, model.suffix)),
+                                    stage.model, {**result, "trial_config": config})
             delivered_wer.append(result["wer"])
             delivered_speed.append(result["speed_ratio"])
             metrics.update({key: result[key] for key in ("ppl_valid", "wer", "wer_ci_low", "wer_ci_high", "utt_errors",
                                                           "speed_ratio", "params_total")})
             metrics.update({"flop_ratio": flop_ratio(stage.model, model), "checkpoint": str(path)})
         else:
-            metrics["ppl_valid"] = perplexity(stage.model, vocab, corpus.valid)
+            metrics["ppl_valid"] = perplexity(stage.model, corpus.valid)
         # the search objectives, means over the sizes delivered so far (NaN before the first: Tune wants every
         # result to carry them; a trial stopped before delivering anything ends as failed in Optuna)
         metrics["wer_mean"] = statistics.fmean(delivered_wer) if delivered_wer else math.nan
         metrics["speed_ratio_mean"] = statistics.fmean(delivered_speed) if delivered_speed else math.nan
         with tempfile.TemporaryDirectory() as folder:
-            save_checkpoint(Path(folder) / STAGE_CHECKPOINT, stage.model, vocab,
-                            {"stage": stage.stage, "finetune_steps": stage.finetune_steps, "wall_s": stage.wall_s,
+            stage.model.save(Path(folder) / (STAGE_CHECKPOINT + model.suffix),
+                             {"stage": stage.stage, "finetune_steps": stage.finetune_steps, "wall_s": stage.wall_s,
                              "started_at": started_at,
                              "delivered_wer": delivered_wer, "delivered_speed": delivered_speed})
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

@@ -99,25 +99,25 @@ def sweep_finished(sweep_dir: str) -> bool:
 
 
 def load_inputs(spec: SweepSpec):
-    """The base model and vocabulary, after checking that the base, the corpus and the N-best file load:
+    """The base model (its adapter), after checking that the base, the corpus and the N-best file load:
     bad input is refused before anything is written or started."""
     from prunelab.data.nbest import load_nbest
     from prunelab.data.text import load_corpus
-    from prunelab.lm.base import resolve_base
-    from prunelab.lm.checkpoint import load_checkpoint
+    from prunelab.lm.load import load_model
 
-    model, vocab, _ = load_checkpoint(resolve_base(spec.base))
+    model = load_model(spec.base)
     load_corpus(spec.data.corpus)
     load_nbest(spec.data.nbest)
-    return model, vocab
+    return model
 
 
-def _trainable(spec: SweepSpec, sweep_dir: str, model, vocab):
+def _trainable(spec: SweepSpec, sweep_dir: str, model):
     from ray import tune
 
-    from prunelab.sweep.trial import model_payload, run_trial
+    from prunelab.lm.load import to_payload
+    from prunelab.sweep.trial import run_trial
 
-    trainable = tune.with_parameters(run_trial, base=model_payload(model, vocab), spec=spec.model_dump(),
+    trainable = tune.with_parameters(run_trial, base=to_payload(model), spec=spec.model_dump(),
                                      sweep_dir=str(sweep_dir))
     return tune.with_resources(trainable, {"cpu": spec.resources.cpu})
 
@@ -145,15 +145,15 @@ def run_sweep(spec: SweepSpec, address: str | None = None):
     sweep_dir = sweep_dir_for(spec)
     if storage.exists(storage.join(sweep_dir, SPEC_FILE)):
         raise PrunelabError(f"{sweep_dir} already holds a sweep; `prunelab resume {sweep_dir}` continues it")
-    model, vocab = load_inputs(spec)
+    model = load_inputs(spec)
     storage.check_writable(sweep_dir)
     spec_text = (json.dumps(spec.model_dump(), indent=2) + "\n").encode()
     storage.write(storage.join(sweep_dir, SPEC_FILE), lambda handle: handle.write(spec_text))
     fault_point("spec-written")
-    return _fit_new(spec, sweep_dir, model, vocab, address)
+    return _fit_new(spec, sweep_dir, model, address)
 
 
-def _fit_new(spec: SweepSpec, sweep_dir: str, model, vocab, address: str | None):
+def _fit_new(spec: SweepSpec, sweep_dir: str, model, address: str | None):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
@@ -165,7 +165,7 @@ def _fit_new(spec: SweepSpec, sweep_dir: str, model, vocab, address: str | None)
         scheduler = (ASHAScheduler(time_attr="training_iteration", metric="ppl_valid", mode="min", grace_period=1,
                                    max_t=64) if spec.early_stopping else None)
         param_space = {"trial": tune.grid_search(grid_configs(spec))} if search is None else None
-        tuner = tune.Tuner(_trainable(spec, sweep_dir, model, vocab), param_space=param_space,
+        tuner = tune.Tuner(_trainable(spec, sweep_dir, model), param_space=param_space,
                            tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler,
                                                        num_samples=1 if search is None else spec.num_samples,
                                                        max_concurrent_trials=spec.max_concurrent,
@@ -188,18 +188,18 @@ def resume_sweep(sweep_dir: str, address: str | None = None):
     from prunelab.sweep.store import read_results
 
     spec = SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
-    model, vocab = load_inputs(spec)
+    model = load_inputs(spec)
     if not tune.Tuner.can_restore(str(sweep_dir)):
         if read_results(sweep_dir).num_rows:
             raise PrunelabError(f"{sweep_dir} has results but no Tune experiment state to resume them from; "
                                 f"start a new sweep under another name")
-        return _fit_new(spec, sweep_dir, model, vocab, address)
+        return _fit_new(spec, sweep_dir, model, address)
     removed = remove_empty_wandb_runs(sweep_dir)
     if removed:
         print(f"removed {len(removed)} empty W&B offline run(s) left by the interrupted driver", flush=True)
     _init_ray(address, _wandb_env(sweep_dir, spec.wandb.mode))
     try:
-        tuner = tune.Tuner.restore(str(sweep_dir), trainable=_trainable(spec, sweep_dir, model, vocab),
+        tuner = tune.Tuner.restore(str(sweep_dir), trainable=_trainable(spec, sweep_dir, model),
                                    resume_unfinished=True, resume_errored=True)
         restored = tuner._local_tuner._tune_config.search_alg  # guard: an upstream regression once replaced it
         if spec.search != "grid" and not isinstance(restored, ConcurrencyLimiter):

@@ -19,7 +19,7 @@ def bench(small_corpus):
 
 def test_evaluation_reports_every_documented_figure_consistently(trained_lm, bench):
     model, vocab, _ = trained_lm
-    m = evaluate_model(model, vocab, bench, speed_repeats=2)
+    m = evaluate_model(model, bench, speed_repeats=2)
     assert DOCUMENTED_KEYS <= m.keys()
     assert m["n_test_utts"] == 300 and m["n_test_words"] == int(bench.test.ref_words.sum())
     assert m["wer_oracle"] <= m["wer"] and m["wer_oracle"] <= m["wer_1best"]
@@ -31,7 +31,7 @@ def test_evaluation_reports_every_documented_figure_consistently(trained_lm, ben
 
 def test_comparison_with_itself_is_zero_and_speed_ratio_near_one(trained_lm, bench):
     model, vocab, _ = trained_lm
-    m = evaluate_model(model, vocab, bench, vs=(model, vocab), speed_vs=(model, vocab), trigram=False, speed_repeats=3)
+    m = evaluate_model(model, bench, vs=model, speed_vs=model, trigram=False, speed_repeats=3)
     assert m["wer_diff"] == 0 and m["wer_diff_ci_low"] == 0 and m["wer_diff_ci_high"] == 0
     assert m["vs"]["wer"] == m["wer"]
     assert 0.5 < m["speed_ratio"] < 2.0

@@ -8,7 +8,8 @@ from prunelab.lm.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_round_trip_gives_identical_outputs(trained_lm, tmp_path):
-    model, vocab, _ = trained_lm
+    lm, vocab, _ = trained_lm
+    model = lm.model
     path = save_checkpoint(tmp_path / "m.pt", model, vocab, {"note": "x"})
     loaded, loaded_vocab, info = load_checkpoint(path)
     tokens = torch.randint(0, len(vocab), (2, 10))
@@ -19,7 +20,7 @@ def test_round_trip_gives_identical_outputs(trained_lm, tmp_path):
 
 
 def test_missing_truncated_and_foreign_files_are_refused(trained_lm, tmp_path):
-    model, vocab, _ = trained_lm
+    model, vocab = trained_lm[0].model, trained_lm[1]
     with pytest.raises(PrunelabError, match="does not exist"):
         load_checkpoint(tmp_path / "none.pt")
     data = save_checkpoint(tmp_path / "m.pt", model, vocab).read_bytes()

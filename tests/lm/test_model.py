@@ -7,6 +7,9 @@ import torch.nn.functional as F
 from prunelab.lm.model import LMConfig, TransformerLM
 from prunelab.lm.score import _windows, perplexity, sentence_logprobs, sequence_logprobs
 from prunelab.lm.vocab import Vocab
+from prunelab.lm.word_adapter import WordLM
+
+VOCAB = Vocab(["<pad>", "<unk>", "<s>", "</s>"] + list("abcdefgh"), oov_penalty=5.0)
 
 
 @pytest.fixture
@@ -45,10 +48,11 @@ def manual_logprob(model, ids):
 def test_sequence_logprobs_match_a_plain_forward_pass_in_any_batch(model):
     sequences = [[2, 4, 5, 3], [2, 6, 3], [2, 7, 8, 9, 10, 11, 3]]
     expected = [manual_logprob(model, s) for s in sequences]
-    assert sequence_logprobs(model, sequences, batch_size=2) == pytest.approx(expected, abs=1e-4)
-    assert sequence_logprobs(model, sequences[::-1], batch_size=1) == pytest.approx(expected[::-1], abs=1e-4)
+    lm = WordLM.of(model, VOCAB)
+    assert sequence_logprobs(lm, sequences, batch_size=2) == pytest.approx(expected, abs=1e-4)
+    assert sequence_logprobs(lm, sequences[::-1], batch_size=1) == pytest.approx(expected[::-1], abs=1e-4)
     # the output layer in chunks smaller than a batch's scored tokens (and than one sequence)
-    assert sequence_logprobs(model, sequences, batch_size=3, decode_chunk=2) == pytest.approx(expected, abs=1e-4)
+    assert sequence_logprobs(lm, sequences, batch_size=3, decode_chunk=2) == pytest.approx(expected, abs=1e-4)
 
 
 def test_long_sequences_score_every_token_once_with_bounded_history(model):
@@ -59,14 +63,14 @@ def test_long_sequences_score_every_token_once_with_bounded_history(model):
             scored.extend(range(first, end))
         assert scored == list(range(length))
     long = [2] + [4, 5, 6, 7] * 6 + [3]
-    value = sequence_logprobs(model, [long])[0]
+    value = sequence_logprobs(WordLM.of(model, VOCAB), [long])[0]
     assert math.isfinite(value) and value < 0
 
 
 def test_sentence_logprob_includes_end_of_sentence_and_oov_penalty(model):
-    vocab = Vocab(["<pad>", "<unk>", "<s>", "</s>"] + list("abcdefgh"), oov_penalty=5.0)
+    lm = WordLM.of(model, VOCAB)
     plain = manual_logprob(model, [2, 4, 5, 3])
-    assert sentence_logprobs(model, vocab, ["a b"])[0] == pytest.approx(plain, abs=1e-4)
+    assert sentence_logprobs(lm, ["a b"])[0] == pytest.approx(plain, abs=1e-4)
     with_oov = manual_logprob(model, [2, 4, 1, 3]) - 5.0
-    assert sentence_logprobs(model, vocab, ["a zzz"])[0] == pytest.approx(with_oov, abs=1e-4)
-    assert perplexity(model, vocab, ["a b"]) == pytest.approx(math.exp(-plain / 3), rel=1e-4)
+    assert sentence_logprobs(lm, ["a zzz"])[0] == pytest.approx(with_oov, abs=1e-4)
+    assert perplexity(lm, ["a b"]) == pytest.approx(math.exp(-plain / 3), rel=1e-4)

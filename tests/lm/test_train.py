@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from prunelab.lm.model import LMConfig, TransformerLM
-from prunelab.lm.train import TrainConfig, lr_at, summed_output_loss, token_stream
+from prunelab.lm.tokenizer import WordTokenizer
+from prunelab.lm.train import TrainConfig, lr_at, summed_output_loss
 
 
 def test_training_lowers_validation_perplexity(trained_lm):
@@ -22,7 +23,7 @@ def test_learning_rate_warms_up_then_decays():
 
 def test_token_stream_wraps_sentences(trained_lm):
     vocab = trained_lm[1]
-    stream = token_stream(["the", "of the"], vocab).tolist()
+    stream = WordTokenizer(vocab).stream(["the", "of the"]).tolist()
     bos, eos = vocab.index["<s>"], vocab.index["</s>"]
     assert stream == [bos, vocab.index["the"], eos, bos, vocab.index["of"], vocab.index["the"], eos]
 
@@ -35,7 +36,7 @@ def test_chunked_training_loss_gives_the_whole_batch_loss_and_gradients():
     whole.backward()
     expected = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad()
-    chunked = summed_output_loss(model.embed, model.hidden(inputs), targets, chunk=5)  # 24 targets: chunks of 5, the last of 4
+    chunked = summed_output_loss(model.embed.decode, model.hidden(inputs), targets, chunk=5)  # 24 targets: chunks of 5, the last of 4
     chunked.backward()
     assert chunked.item() == pytest.approx(whole.item(), rel=1e-5)
     for name, parameter in model.named_parameters():

@@ -6,7 +6,7 @@ from prunelab.data.nbest import load_nbest
 from prunelab.errors import PrunelabError
 from prunelab.evaluate.evaluator import Benchmark, evaluate_model
 from prunelab.evaluate.rescore import NBestMatrix
-from prunelab.lm.checkpoint import load_checkpoint
+from prunelab.lm.load import load_model
 from prunelab.prune.deliver import prune_and_save
 from prunelab.prune.run import PruneConfig
 from prunelab.prune.schedules import Schedule
@@ -26,17 +26,18 @@ def test_incremental_lowrank_writes_four_smaller_checkpoints_whose_evaluation_ma
                          batch_size=4, calibration_sequences=8, schedule=Schedule("polynomial", 2, 3.0))
 
     def evaluate(m):
-        return evaluate_model(m, vocab, bench, trigram=False, speed=False)
+        return evaluate_model(m, bench, trigram=False, speed=False)
 
-    summary = prune_and_save(model, vocab, small_corpus, config, tmp_path, evaluate, log=lambda line: None)
+    summary = prune_and_save(model, small_corpus, config, tmp_path, evaluate, log=lambda line: None)
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     records = summary["deliverables"]
     assert [r["target_size"] for r in records] == [0.8, 0.6, 0.45, 0.3]
     sizes = [r["metrics"]["params_total"] for r in records]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 4
     for record in records:
-        loaded, loaded_vocab, info = load_checkpoint(record["checkpoint"])
-        again = evaluate_model(loaded, loaded_vocab, bench, trigram=False, speed=False)
+        loaded = load_model(record["checkpoint"])
+        info = loaded.info
+        again = evaluate_model(loaded, bench, trigram=False, speed=False)
         for key in ("params_total", "ppl_valid", "ppl_test", "wer", "wer_ci_low", "wer_ci_high"):
             assert again[key] == pytest.approx(record["metrics"][key], rel=1e-6), key
         assert info["achieved_size"] == record["achieved_size"]
@@ -46,6 +47,6 @@ def test_incremental_lowrank_writes_four_smaller_checkpoints_whose_evaluation_ma
 def test_an_existing_run_is_not_overwritten_without_force(trained_lm, small_corpus, tmp_path):
     model, vocab, _ = trained_lm
     config = PruneConfig("magnitude", "unstructured", "oneshot", 0.5, finetune_steps=0)
-    prune_and_save(model, vocab, small_corpus, config, tmp_path, log=lambda line: None)
+    prune_and_save(model, small_corpus, config, tmp_path, log=lambda line: None)
     with pytest.raises(PrunelabError, match="use --force"):
-        prune_and_save(model, vocab, small_corpus, config, tmp_path, log=lambda line: None)
+        prune_and_save(model, small_corpus, config, tmp_path, log=lambda line: None)

@@ -1,0 +1,197 @@
+"""Hugging Face models in and out of prunelab: loading a base (a `save_pretrained` folder or a `.gguf` file),
+and deliverables as folders.
+
+A deliverable folder holds `config.json` (the base's config: one head count and FFN width for all layers),
+the tokenizer files, `model.safetensors` (the pruned weights, shared tensors once), `masks.safetensors`
+(unstructured pruning) and `prunelab.json`, the manifest of the pruned shapes: every matrix's [out, in]
+shape and rank, per layer. Loading builds the base layout from the config, gives the matrices the
+manifest's shapes and loads the weights strictly: nothing is unpickled."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from prunelab.atomic import atomic_write
+from prunelab.errors import PrunelabError
+from prunelab.lm.hf_adapter import LAYOUTS, SUPPORTED, HFCausalLM
+from prunelab.lm.tokenizer import SubwordTokenizer
+
+MANIFEST = "prunelab.json"
+MANIFEST_FORMAT = "prunelab-hf-deliverable"
+WEIGHTS, MASKS = "model.safetensors", "masks.safetensors"
+
+
+def _transformers():
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    return transformers
+
+
+def adapter_for(model, tokenizer, source: str = "") -> HFCausalLM:
+    """The adapter whose layout the model's modules have; one line naming the architecture otherwise."""
+    for layout in LAYOUTS:
+        if layout.matches(model):
+            lm = layout(model.eval(), SubwordTokenizer(tokenizer))
+            lm.source = source
+            return lm
+    architectures = getattr(model.config, "architectures", None) or [type(model).__name__]
+    raise PrunelabError(f"{source or 'the model'}: architecture {', '.join(architectures)} is not supported; "
+                        f"supported: {SUPPORTED}")
+
+
+def _tokenizer(folder: Path, gguf_file: str | None = None):
+    transformers = _transformers()
+    try:
+        return transformers.AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
+    except (OSError, ValueError, TypeError) as error:
+        raise PrunelabError(f"{folder}: no usable tokenizer files (tokenizer.json or tokenizer_config.json with "
+                            f"its vocabulary): {str(error).splitlines()[0]}") from error
+
+
+def load_hf_model(path: str | Path) -> HFCausalLM:
+    """A Hugging Face folder (a base, or a prunelab deliverable with its manifest) or a `.gguf` file."""
+    path = Path(path)
+    if not path.exists():
+        raise PrunelabError(f"{path} does not exist")
+    if path.suffix == ".gguf":
+        return _load_gguf(path)
+    if (path / MANIFEST).is_file():
+        return load_hf_deliverable(path)
+    if not (path / "config.json").is_file():
+        raise PrunelabError(f"{path}: not a Hugging Face model folder (no config.json)")
+    transformers = _transformers()
+    config = _config(path)
+    _check_architecture(config, path)
+    tokenizer = _tokenizer(path)
+    try:
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    except (OSError, ValueError) as error:
+        raise PrunelabError(f"{path}: the weights do not load: {str(error).splitlines()[0]}") from error
+    return adapter_for(model, tokenizer, str(path))
+
+
+def _config(folder: Path):
+    transformers = _transformers()
+    try:
+        return transformers.AutoConfig.from_pretrained(str(folder))
+    except (OSError, ValueError, KeyError) as error:
+        raise PrunelabError(f"{folder}: config.json is not a model config transformers knows: "
+                            f"{str(error).splitlines()[0]}") from error
+
+
+def _check_architecture(config, source) -> None:
+    """Refuse before loading any weights when the config names no causal LM of a supported layout."""
+    transformers = _transformers()
+    try:
+        model = transformers.AutoModelForCausalLM.from_config(_tiny_copy(config))
+    except ValueError as error:
+        raise PrunelabError(f"{source}: architecture {', '.join(config.architectures or [config.model_type])} "
+                            f"is not a causal LM transformers can build; supported: {SUPPORTED}") from error
+    if not any(layout.matches(model) for layout in LAYOUTS):
+        architectures = config.architectures or [type(model).__name__]
+        raise PrunelabError(f"{source}: architecture {', '.join(architectures)} is not supported; supported: {SUPPORTED}")
+
+
+def _tiny_copy(config):
+    """The same architecture with one layer and a small vocabulary: built in milliseconds to inspect its modules."""
+    import copy
+
+    tiny = copy.deepcopy(config)
+    for key in ("num_hidden_layers", "n_layer"):
+        if hasattr(tiny, key):
+            setattr(tiny, key, 1)
+    if hasattr(tiny, "vocab_size"):
+        tiny.vocab_size = 16
+    return tiny
+
+
+def _load_gguf(path: Path) -> HFCausalLM:
+    for package in ("gguf", "accelerate"):
+        try:
+            __import__(package)
+        except ImportError:
+            raise PrunelabError(f"{path}: loading a GGUF file needs the packages gguf and accelerate "
+                                f"(pip install 'prunelab[gguf]'); {package} is not installed") from None
+    transformers = _transformers()
+    tokenizer = _tokenizer(path.parent, gguf_file=path.name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    return adapter_for(model, tokenizer, str(path))
+
+
+# ---- deliverables ----
+
+def save_hf_deliverable(lm: HFCausalLM, path: str | Path, info: dict | None = None) -> Path:
+    """Write the deliverable folder atomically: a temporary folder beside it, renamed when complete."""
+    from safetensors.torch import save_file, save_model
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        lm.config.save_pretrained(staging)
+        lm.tokenizer.hf.save_pretrained(staging)
+        save_model(lm.model, str(staging / WEIGHTS))
+        if lm.masks:
+            save_file({name: mask.to(torch.uint8).contiguous() for name, mask in lm.masks.items()}, str(staging / MASKS))
+        manifest = {"format": MANIFEST_FORMAT, "version": 1, "layout": lm.layout, "tied": lm.tied,
+                    "slots": lm.slot_shapes(), "masks": sorted(lm.masks), "params": lm.param_counts(),
+                    "info": json.loads(json.dumps(info or {}, default=float))}
+        atomic_write(staging / MANIFEST, lambda handle: handle.write((json.dumps(manifest, indent=1) + "\n").encode()))
+        if path.exists():
+            shutil.rmtree(path)
+        staging.rename(path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def load_hf_deliverable(folder: str | Path) -> HFCausalLM:
+    from safetensors.torch import load_file, load_model
+
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError) as error:
+        raise PrunelabError(f"{folder / MANIFEST}: not readable JSON: {error}") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise PrunelabError(f"{folder / MANIFEST}: not a prunelab deliverable manifest")
+    transformers = _transformers()
+    config = _config(folder)
+    tokenizer = _tokenizer(folder)
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    lm = adapter_for(model, tokenizer, str(folder))
+    if manifest.get("layout") != lm.layout:
+        raise PrunelabError(f"{folder}: the manifest says layout {manifest.get('layout')!r}, the config builds {lm.layout!r}")
+    try:
+        lm.apply_slot_shapes(manifest["slots"])
+        missing, unexpected = load_model(lm.model, str(folder / WEIGHTS), strict=True)
+    except (ValueError, RuntimeError, KeyError, OSError) as error:
+        raise PrunelabError(f"{folder}: the manifest does not match its weights: {str(error).splitlines()[0]}") from error
+    if manifest["masks"]:
+        masks = load_file(str(folder / MASKS))
+        lm.masks.update({name: masks[name].bool() for name in manifest["masks"]})
+    lm.info = manifest.get("info", {})
+    lm.model.eval()
+    return lm
+
+
+def folder_payload(lm: HFCausalLM) -> dict:
+    """The deliverable folder's files as bytes: plain data that Ray's object store carries to every node."""
+    with tempfile.TemporaryDirectory() as folder:
+        saved = save_hf_deliverable(lm, Path(folder) / "model")
+        files = {p.name: p.read_bytes() for p in saved.iterdir() if p.is_file()}
+    return {"kind": "hf", "files": files, "source": lm.source}
+
+
+def hf_from_payload(payload: dict) -> HFCausalLM:
+    with tempfile.TemporaryDirectory() as folder:
+        for name, data in payload["files"].items():
+            (Path(folder) / name).write_bytes(data)
+        lm = load_hf_deliverable(folder)
+    lm.source = payload.get("source", "")
+    return lm

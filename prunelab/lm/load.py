@@ -1,0 +1,41 @@
+"""Where a model comes from: `load_model` takes a preset name, a prunelab checkpoint, a Hugging Face folder
+or a `.gguf` file and returns its model adapter; `to_payload` / `from_payload` carry a model to Ray trials
+as plain data and tensors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from prunelab.errors import PrunelabError
+from prunelab.lm.adapter import ModelAdapter
+
+
+def load_model(spec: str | Path) -> ModelAdapter:
+    """The model named by `spec`: a preset (its cached or shipped base), a prunelab checkpoint (`.pt`),
+    a Hugging Face folder (`save_pretrained` layout) or a `.gguf` file."""
+    from prunelab.lm.base import resolve_base
+    from prunelab.lm.checkpoint import load_word_lm
+
+    path = resolve_base(str(spec))
+    if path.is_dir() or path.suffix == ".gguf":
+        from prunelab.lm.hf_load import load_hf_model
+
+        return load_hf_model(path)
+    return load_word_lm(path)
+
+
+def to_payload(lm: ModelAdapter) -> dict:
+    """What travels to every trial through Ray's object store."""
+    return lm.payload()
+
+
+def from_payload(payload: dict) -> ModelAdapter:
+    kind = payload.get("kind")
+    if kind == "word":
+        from prunelab.lm.word_adapter import WordLM
+
+        return WordLM.from_payload(payload)
+    if kind == "hf":
+        from prunelab.lm.hf_load import hf_from_payload
+
+        return hf_from_payload(payload)
+    raise PrunelabError(f"unknown model payload kind {kind!r}")
