@@ -341,6 +341,10 @@ def cmd_build_nbest(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from prunelab.prune.criteria import CRITERIA
+    from prunelab.prune.methods import METHODS
+    from prunelab.prune.schedulers import SCHEDULERS
+
     parser = argparse.ArgumentParser(prog="prunelab", description="Find the best way to shrink a Transformer LM for ASR rescoring.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -381,9 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr = commands.add_parser("prune", help="prune a base model to a target size (and deliver sizes on the way)")
     pr.add_argument("base", help="a preset (tiny, small), a prunelab checkpoint, a Hugging Face model folder or a "
                                  ".gguf file")
-    pr.add_argument("--criterion", required=True, choices=["magnitude", "taylor", "activation"])
-    pr.add_argument("--method", required=True, choices=["unstructured", "structured", "lowrank"])
-    pr.add_argument("--scheduler", required=True, choices=["oneshot", "incremental"])
+    pr.add_argument("--criterion", required=True, choices=list(CRITERIA))
+    pr.add_argument("--method", required=True, choices=list(METHODS))
+    pr.add_argument("--scheduler", required=True, choices=list(SCHEDULERS))
     pr.add_argument("--target-size", type=float, required=True, help="fraction of the base's stored parameters to keep")
     pr.add_argument("--deliver", default=None, help="incremental only: further sizes to save on the way, e.g. 0.7,0.5")
     pr.add_argument("--out", required=True, help="folder for the deliverables and summary.json")

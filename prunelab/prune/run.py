@@ -15,10 +15,9 @@ from prunelab.memory import release_memory
 from prunelab.prune.calibration import calibrate
 from prunelab.prune.criteria import get_criterion
 from prunelab.prune.methods import make_method
+from prunelab.prune.schedulers import SCHEDULERS, get_scheduler
 from prunelab.prune.schedules import Schedule
 from prunelab.prune.size import check_size
-
-SCHEDULERS = ("oneshot", "incremental")
 
 
 @dataclass(frozen=True)
@@ -38,13 +37,13 @@ class PruneConfig:
 
     def __post_init__(self):
         get_criterion(self.criterion)
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"unknown scheduler {self.scheduler!r}; expected one of {', '.join(SCHEDULERS)}")
+        scheduler = get_scheduler(self.scheduler)
         for size in (self.target_size, *self.deliver):
             if not 0 < size < 1:
                 raise ValueError(f"target size must be between 0 and 1 (exclusive), got {size}")
-        if self.deliver and self.scheduler == "oneshot":
-            raise ValueError("--deliver needs the incremental scheduler (one-shot passes no other size)")
+        if self.deliver and not scheduler.delivers_several_sizes:
+            several = " or ".join(s.name for s in SCHEDULERS.values() if s.delivers_several_sizes)
+            raise ValueError(f"--deliver needs the {several} scheduler ({self.scheduler} passes no other size)")
         if any(size < self.target_size for size in self.deliver):
             raise ValueError(f"deliver sizes must be >= the target size {self.target_size}")
         if self.finetune_steps < 0:
@@ -55,12 +54,7 @@ class PruneConfig:
 
     def stage_sizes(self) -> list[float]:
         """Sizes after each stage (without the leading 1.0), deliver sizes included."""
-        if self.scheduler == "oneshot":
-            return [self.target_size]
-        # rounded: a schedule's float arithmetic gives 0.30000000000000004 where a deliver size says 0.3, and
-        # the two must be one stage, not a second stage that prunes nothing
-        sizes = {round(s, 9) for s in self.schedule.sizes(self.target_size)[1:]} | {round(s, 9) for s in self.deliver}
-        return sorted(sizes, reverse=True)
+        return get_scheduler(self.scheduler).stage_sizes(self.target_size, self.deliver, self.schedule)
 
 
 @dataclass
@@ -76,10 +70,10 @@ class StageResult:
     n_stages: int = 1
 
     def record(self, config: PruneConfig) -> dict:
-        return {"target_size": self.target_size, "achieved_size": self.achieved_size, "params_stored": self.params,
+        return {"target_size": self.target_size, "achieved_size": self.achieved_size, "params_total": self.params,
                 "stage": self.stage, "finetune_steps": self.finetune_steps, "wall_s": round(self.wall_s, 2),
                 "criterion": config.criterion, "method": config.method, "scheduler": config.scheduler,
-                "schedule": config.schedule.to_dict() if config.scheduler == "incremental" else None}
+                "schedule": get_scheduler(config.scheduler).schedule_record(config.schedule)}
 
 
 def finetune(lm: ModelAdapter, stream: torch.Tensor, steps: int, lr: float, batch_size: int,
@@ -117,8 +111,7 @@ def run_pruning(base: ModelAdapter, corpus: Corpus, config: PruneConfig,
     base_params = base.param_counts()["params_total"]
     method = make_method(config.method, base_params, config.prune_embedding)
     sizes = config.stage_sizes()
-    steps = ([config.finetune_steps] if config.scheduler == "oneshot"
-             else config.schedule.stage_steps(config.finetune_steps, len(sizes)))
+    steps = get_scheduler(config.scheduler).stage_steps(config.finetune_steps, len(sizes), config.schedule)
     wanted = {config.target_size, *config.deliver}
     stream = base.tokenizer.stream(corpus.train)
     model = (resume.model if resume else base).clone().eval()

@@ -14,7 +14,8 @@ from prunelab.errors import PrunelabError
 from prunelab.report.findings import Finding, all_findings
 from prunelab.sweep.query import best_configs, pareto_front
 from prunelab.sweep.spec import SweepSpec
-from prunelab.sweep.store import SCHEDULE_KEYS, read_results
+from prunelab.record import SCHEDULE_KEYS
+from prunelab.sweep.store import read_results
 from prunelab.sweep.tuner import SPEC_FILE, wandb_dir
 
 REFERENCE_FILE = "reference.json"

@@ -4,11 +4,9 @@ from __future__ import annotations
 from ray import tune
 
 from prunelab.faults import fault_point
-from prunelab.sweep.store import SCHEDULE_KEYS, read_trial_rows, write_trial_rows
+from prunelab.record import METRIC_KEYS, SCHEDULE_KEYS
+from prunelab.sweep.store import read_trial_rows, write_trial_rows
 from prunelab.sweep.trial import trial_config
-
-ROW_METRICS = ("target_size", "achieved_size", "params_total", "ppl_valid", "wer", "wer_ci_low", "wer_ci_high",
-               "utt_errors", "speed_ratio", "flop_ratio", "finetune_steps", "wall_s", "started_at", "node", "checkpoint")
 
 
 class ResultsStoreCallback(tune.Callback):
@@ -25,7 +23,7 @@ class ResultsStoreCallback(tune.Callback):
         return {"sweep": self.sweep, "trial_id": trial.trial_id, "criterion": config["criterion"],
                 "method": config["method"], "scheduler": config["scheduler"],
                 **{key: config.get(key) for key in SCHEDULE_KEYS},
-                **{key: result.get(key) for key in ROW_METRICS}, "status": status}
+                **{key: result.get(key) for key in METRIC_KEYS}, "status": status}
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         fault_point("trial-result")

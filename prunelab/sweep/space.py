@@ -6,11 +6,11 @@ import itertools
 import math
 
 from prunelab.prune.run import PruneConfig
-from prunelab.prune.schedules import Schedule
+from prunelab.prune.schedulers import get_scheduler
 from prunelab.sweep.spec import FloatRange, SweepSpec
 
 
-def _suggest_float(trial, name: str, space: FloatRange) -> float:
+def suggest_float(trial, name: str, space: FloatRange) -> float:
     if space.low == space.high:
         return trial.suggest_categorical(name, [space.low])
     return trial.suggest_float(name, space.low, space.high, log=space.log)
@@ -28,47 +28,26 @@ class OptunaSpace:
         trial.suggest_categorical("criterion", spec.criteria)
         trial.suggest_categorical("method", spec.methods)
         scheduler = trial.suggest_categorical("scheduler", spec.schedulers)
-        _suggest_float(trial, "lr", spec.lr)
-        if scheduler == "oneshot":
-            trial.suggest_categorical("target_size", spec.target_sizes)
-        else:
-            shape = trial.suggest_categorical("shape", spec.schedule.shapes)
-            trial.suggest_int("stages", spec.schedule.stages.low, spec.schedule.stages.high)
-            if shape == "polynomial":
-                _suggest_float(trial, "exponent", spec.schedule.exponent)
-            _suggest_float(trial, "budget_split", spec.schedule.budget_split)
+        suggest_float(trial, "lr", spec.lr)
+        get_scheduler(scheduler).suggest(trial, spec)
         return {"finetune_steps": spec.finetune_steps, "seed": spec.seed}
 
 
 def grid_configs(spec: SweepSpec) -> list[dict]:
     """The full factorial criterion x method x scheduler (x target size for one-shot). Incremental trials
-    use the middle of each schedule range (first shape; geometric middle of a log range)."""
-    middle = {
-        "shape": spec.schedule.shapes[0],
-        "stages": round((spec.schedule.stages.low + spec.schedule.stages.high) / 2),
-        "exponent": (spec.schedule.exponent.low + spec.schedule.exponent.high) / 2,
-        "budget_split": (spec.schedule.budget_split.low + spec.schedule.budget_split.high) / 2,
-    }
+    use the middle of each schedule range; the learning rate the middle of its range (geometric if log)."""
     lr = math.sqrt(spec.lr.low * spec.lr.high) if spec.lr.log else (spec.lr.low + spec.lr.high) / 2
     configs = []
     for criterion, method, scheduler in itertools.product(spec.criteria, spec.methods, spec.schedulers):
         common = {"criterion": criterion, "method": method, "scheduler": scheduler, "lr": lr,
                   "finetune_steps": spec.finetune_steps, "seed": spec.seed}
-        if scheduler == "oneshot":
-            configs.extend({**common, "target_size": size} for size in spec.target_sizes)
-        else:
-            configs.append({**common, **middle})
+        configs.extend(get_scheduler(scheduler).grid(spec, common))
     return configs
 
 
 def prune_config(config: dict, spec: SweepSpec) -> PruneConfig:
     """A trial's PruneConfig: one-shot prunes to its sampled size; incremental delivers every target size."""
-    if config["scheduler"] == "oneshot":
-        target, deliver, schedule = config["target_size"], (), Schedule()
-    else:
-        target, deliver = min(spec.target_sizes), tuple(s for s in spec.target_sizes if s != min(spec.target_sizes))
-        schedule = Schedule(config.get("shape", "polynomial"), config["stages"], config.get("exponent", 1.0),
-                            budget_split=config["budget_split"])
+    target, deliver, schedule = get_scheduler(config["scheduler"]).sizes(config, spec)
     return PruneConfig(config["criterion"], config["method"], config["scheduler"], target, deliver, schedule,
                        finetune_steps=config["finetune_steps"], lr=config["lr"],
                        calibration_sequences=spec.calibration_sequences, prune_embedding=spec.prune_embedding,

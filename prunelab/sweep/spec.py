@@ -11,10 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from prunelab.errors import PrunelabError
 from prunelab.paths import resolve_spec
+from prunelab.prune.criteria import CRITERIA
+from prunelab.prune.methods import METHODS
+from prunelab.prune.schedulers import SCHEDULERS
 
-Criterion = Literal["magnitude", "taylor", "activation"]
-Method = Literal["unstructured", "structured", "lowrank"]
-Scheduler = Literal["oneshot", "incremental"]
+# the allowed values come from the registries of the three axes
+Criterion = Literal[tuple(CRITERIA)]
+Method = Literal[tuple(METHODS)]
+Scheduler = Literal[tuple(SCHEDULERS)]
 Shape = Literal["polynomial", "exponential"]
 
 

@@ -11,18 +11,9 @@ import pyarrow.parquet as pq
 
 from prunelab import storage
 from prunelab.faults import fault_point
+from prunelab.record import SCHEMA
 
-SCHEDULE_KEYS = ("shape", "stages", "exponent", "budget_split", "lr")
-COLUMNS = pa.schema([
-    ("sweep", pa.string()), ("trial_id", pa.string()), ("criterion", pa.string()), ("method", pa.string()),
-    ("scheduler", pa.string()), ("shape", pa.string()), ("stages", pa.int64()), ("exponent", pa.float64()),
-    ("budget_split", pa.float64()), ("lr", pa.float64()), ("target_size", pa.float64()),
-    ("achieved_size", pa.float64()), ("params_total", pa.int64()), ("ppl_valid", pa.float64()),
-    ("wer", pa.float64()), ("wer_ci_low", pa.float64()), ("wer_ci_high", pa.float64()),
-    ("utt_errors", pa.list_(pa.int32())),
-    ("speed_ratio", pa.float64()), ("flop_ratio", pa.float64()), ("finetune_steps", pa.int64()),
-    ("wall_s", pa.float64()), ("started_at", pa.float64()), ("node", pa.string()), ("status", pa.string()), ("checkpoint", pa.string()),
-])
+COLUMNS = SCHEMA  # the Parquet columns: one typed record (prunelab/record.py) names them everywhere
 STATUSES = ("running", "complete", "stopped", "error")
 
 

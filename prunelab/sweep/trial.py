@@ -21,6 +21,7 @@ from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.load import from_payload, load_model
 from prunelab.lm.score import perplexity
 from prunelab.prune.deliver import deliverable_name
+from prunelab.record import EVALUATION_KEYS
 from prunelab.prune.run import Resume, run_pruning
 from prunelab.sweep.space import prune_config
 from prunelab.sweep.spec import SweepSpec
@@ -90,8 +91,7 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
                                     stage.model, {**result, "trial_config": config})
             delivered_wer.append(result["wer"])
             delivered_speed.append(result["speed_ratio"])
-            metrics.update({key: result[key] for key in ("ppl_valid", "wer", "wer_ci_low", "wer_ci_high", "utt_errors",
-                                                          "speed_ratio", "params_total")})
+            metrics.update({key: result[key] for key in EVALUATION_KEYS})
             metrics.update({"flop_ratio": flop_ratio(stage.model, model), "checkpoint": str(path)})
         else:
             metrics["ppl_valid"] = perplexity(stage.model, corpus.valid)
