@@ -29,6 +29,7 @@ def _transformers():
     import transformers
 
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # prunelab prints its own progress lines
     return transformers
 
 
