@@ -340,6 +340,18 @@ def cmd_build_nbest(args) -> int:
     return 0
 
 
+def cmd_import_nbest(args) -> int:
+    from prunelab.data.import_nbest import import_nbest
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise PrunelabError(f"{out} exists; use --force to overwrite it")
+    result = import_nbest(args.format, args.src, out, args.references, args.split, args.system)
+    print(f"wrote {result['out']}: {result['utterances']:,} utterances ({result['dev']:,} dev, {result['test']:,} test), "
+          f"{result['hypotheses']:,} hypotheses; use it with --nbest {result['out']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from prunelab.prune.criteria import CRITERIA
     from prunelab.prune.methods import METHODS
@@ -485,6 +497,18 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--seed", type=int, default=0)
     bn.add_argument("--corpus", default=None, help="corpus folder whose valid/test sentences are spoken (default: shipped)")
     bn.set_defaults(func=cmd_build_nbest)
+    im = data_commands.add_parser("import-nbest", help="convert another recogniser's N-best lists (ESPnet, NeMo, "
+                                                       "JSONL) into prunelab's N-best Parquet")
+    im.add_argument("src", help="espnet: the decoding folder with 1best_recog/ ...; nemo: the beams TSV; jsonl: the file")
+    im.add_argument("--format", required=True, choices=["espnet", "nemo", "jsonl"])
+    im.add_argument("--out", required=True, help="N-best Parquet path to write")
+    im.add_argument("--references", default=None, help="espnet: a Kaldi text file; nemo: the manifest JSONL")
+    im.add_argument("--split", default=None, choices=["dev", "test", "hash"],
+                    help="all utterances to dev or test, or hash: a fixed fifth by id to dev (default: hash, or "
+                         "the JSONL's own split fields)")
+    im.add_argument("--system", default=None, help="recogniser name stored in the system column (default: the format)")
+    im.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    im.set_defaults(func=cmd_import_nbest)
     return parser
 
 

@@ -23,6 +23,7 @@ NBEST_SCHEMA = pa.schema([
     ("voice", pa.string()),             # speaker (TTS voice)
     ("tempo", pa.float64()),            # tempo perturbation factor
     ("snr_db", pa.float64()),           # signal-to-noise ratio of the added noise, dB
+    ("score_kind", pa.string()),        # "acoustic" (acoustic model only) or "acoustic+lm" (includes the recogniser's LM)
 ])
 REQUIRED_COLUMNS = ("utt_id", "split", "reference", "hypothesis", "rank", "acoustic_score")
 
