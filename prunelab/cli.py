@@ -25,7 +25,7 @@ def format_report(name: str, m: dict) -> str:
              f"  perplexity      valid {m['ppl_valid']:.1f}   test {m['ppl_test']:.1f}",
              f"  rescoring WER   {100 * m['wer']:.2f}%  (95% CI {100 * m['wer_ci_low']:.2f}-{100 * m['wer_ci_high']:.2f}) "
              f"on {m['n_test_utts']:,} test utterances / {m['n_test_words']:,} words "
-             f"[lm_scale {m['lm_scale']:g}, word_insertion {m['word_insertion']:g}, tuned on {m['n_dev_utts']} dev]",
+             f"[lm_scale {m['lm_scale']:.3g}, word_insertion {m['word_insertion']:.3g}, tuned on {m['n_dev_utts']} dev]",
              f"  recogniser      1-best {100 * m['wer_1best']:.2f}%   oracle {100 * m['wer_oracle']:.2f}%   ({m['system']})"]
     if "trigram" in m:
         t = m["trigram"]
