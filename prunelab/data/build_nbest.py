@@ -136,6 +136,7 @@ def recognize(utt: Utterance) -> list[dict]:
             "utt_id": utt.utt_id, "split": utt.split, "system": SYSTEM, "reference": utt.reference,
             "hypothesis": text, "rank": len(rows), "acoustic_score": acoustic, "first_pass_score": path_score,
             "n_words": len(text.split()), "voice": utt.voice, "tempo": utt.tempo, "snr_db": utt.snr_db,
+            "score_kind": "acoustic",  # forced alignment: the acoustic model alone
         })
     return rows
 
