@@ -26,8 +26,9 @@ class Scheduler:
         return None
 
     # ---- the sweep's side: what a trial samples, its grid entries, and what it prunes to ----
-    def suggest(self, trial, spec) -> None:
-        """Sample this scheduler's parameters in Optuna's define-by-run space."""
+    def suggest(self, trial, spec) -> dict:
+        """Sample this scheduler's parameters in Optuna's define-by-run space; returns its constants."""
+        return {}
 
     def grid(self, spec, common: dict) -> list[dict]:
         raise NotImplementedError
@@ -48,6 +49,7 @@ class OneShot(Scheduler):
 
     def suggest(self, trial, spec):
         trial.suggest_categorical("target_size", spec.target_sizes)
+        return {}
 
     def grid(self, spec, common):
         return [{**common, "target_size": size} for size in spec.target_sizes]
@@ -75,11 +77,14 @@ class Incremental(Scheduler):
     def suggest(self, trial, spec):
         from prunelab.sweep.space import suggest_float
 
+        if spec.incremental_mode == "per-size":
+            trial.suggest_categorical("target_size", spec.target_sizes)
         shape = trial.suggest_categorical("shape", spec.schedule.shapes)
         trial.suggest_int("stages", spec.schedule.stages.low, spec.schedule.stages.high)
         if shape == "polynomial":
             suggest_float(trial, "exponent", spec.schedule.exponent)
         suggest_float(trial, "budget_split", spec.schedule.budget_split)
+        return {"incremental_mode": spec.incremental_mode}
 
     def grid(self, spec, common):
         """One trial at the middle of each schedule range (first shape; arithmetic middles)."""
@@ -89,12 +94,17 @@ class Incremental(Scheduler):
             "exponent": (spec.schedule.exponent.low + spec.schedule.exponent.high) / 2,
             "budget_split": (spec.schedule.budget_split.low + spec.schedule.budget_split.high) / 2,
         }
+        middle["incremental_mode"] = spec.incremental_mode
+        if spec.incremental_mode == "per-size":
+            return [{**common, **middle, "target_size": size} for size in spec.target_sizes]
         return [{**common, **middle}]
 
     def sizes(self, config, spec):
-        target = min(spec.target_sizes)
         schedule = Schedule(config.get("shape", "polynomial"), config["stages"], config.get("exponent", 1.0),
                             budget_split=config["budget_split"])
+        if config.get("incremental_mode") == "per-size":
+            return config["target_size"], (), schedule
+        target = min(spec.target_sizes)
         return target, tuple(s for s in spec.target_sizes if s != target), schedule
 
 

@@ -102,44 +102,59 @@ def data_driven_vs_magnitude(rows: list[dict], ref_words: np.ndarray) -> Finding
     return Finding("a", title, status, summary, comparisons)
 
 
+def _per_size(r: dict) -> bool:
+    """An incremental trial that pruned to one size with the whole budget (`incremental_mode: per-size`)."""
+    return r["scheduler"] == "incremental" and r.get("incremental_mode") == "per-size"
+
+
+def _multi_size(r: dict) -> bool:
+    """A deliverable of an incremental run that delivered several sizes (rows of older sweeps have no mode)."""
+    return r["scheduler"] == "incremental" and r.get("incremental_mode") in (None, "multi-size")
+
+
 def incremental_vs_oneshot(rows: list[dict], ref_words: np.ndarray) -> Finding:
+    """Only equal-budget pairs: a per-size incremental trial against the one-shot trial of the same criterion,
+    method, target size and fine-tuning steps. Deliverables of multi-size runs never enter (a deliverable taken on
+    the way down has spent part of the budget; (d) judges those runs)."""
     title = "(b) incremental beats one-shot, most of all at small target sizes"
+    usable = _usable(rows)
     cells = defaultdict(lambda: defaultdict(list))
-    for r in _usable(rows):
-        cells[(r["criterion"], r["method"], r["target_size"])][r["scheduler"]].append(r)
+    for r in usable:
+        if r["scheduler"] == "oneshot" or _per_size(r):
+            cells[(r["criterion"], r["method"], r["target_size"], r.get("finetune_steps"))][r["scheduler"]].append(r)
     pairs = [(_best(by["incremental"]), _best(by["oneshot"]))
-             for _, by in sorted(cells.items()) if "incremental" in by and "oneshot" in by]
+             for _, by in sorted(cells.items(), key=lambda kv: tuple(str(k) for k in kv[0]))
+             if "incremental" in by and "oneshot" in by]
     comparisons = [{"criterion": i["criterion"], "method": i["method"], "target_size": i["target_size"],
-                    "steps": i.get("finetune_steps"), "oneshot_steps": o.get("finetune_steps"), **_compare(i, o, ref_words)}
-                   for i, o in pairs]
+                    "steps": i.get("finetune_steps"), **_compare(i, o, ref_words)} for i, o in pairs]
     if not comparisons:
-        return Finding("b", title, NOT_COVERED, "No (criterion, method, target size) has both schedulers.")
+        multi = sum(_multi_size(r) for r in usable)
+        reason = (f" The sweep's {multi} incremental deliverables come from multi-size runs (several sizes from one run "
+                  f"and one budget), which are not an equal-budget comparison; `incremental_mode: per-size` runs one "
+                  f"incremental trial per target size with the full budget." if multi else "")
+        return Finding("b", title, NOT_COVERED, "No per-size incremental trial has a one-shot trial of the same "
+                       "criterion, method, target size and fine-tuning budget." + reason)
     better, worse, same = _tally(comparisons)
-    by_size = defaultdict(list)
+    by_size, by_budget = defaultdict(list), defaultdict(lambda: defaultdict(list))
     for c, pair in zip(comparisons, pairs):
         by_size[c["target_size"]].append((c["diff"], pair))
+        by_budget[c["steps"]][c["target_size"]].append(pair)
     mean_by_size = {size: float(np.mean([d for d, _ in entries])) for size, entries in sorted(by_size.items())}
-    sizes_text = ", ".join(f"{size:g}: {_pooled([p for _, p in by_size[size]], ref_words)}"
-                           for size in sorted(mean_by_size, reverse=True))
-    summary = (f"Incremental minus one-shot WER, {len(comparisons)} comparisons: significantly better in {better}, "
-               f"worse in {worse}, no significant difference in {same}. Mean difference per target size: "
-               f"{sizes_text}.")
-    equal = [c for c in comparisons if c["steps"] is not None and c["steps"] == c["oneshot_steps"]]
-    if len(equal) < len(comparisons):
-        eq_better, eq_worse, eq_same = _tally(equal)
-        summary += (f" {len(comparisons) - len(equal)} comparisons set a deliverable taken on the way down (fewer "
-                    f"fine-tuning steps spent so far) against a one-shot run with the full budget; at equal steps "
-                    f"({len(equal)} comparisons) incremental is better in {eq_better}, worse in {eq_worse}, "
-                    f"not significantly different in {eq_same}.")
+    budgets_text = "; ".join(
+        f"{steps} steps: " + ", ".join(f"{size:g} {_pooled(sizes[size], ref_words)}" for size in sorted(sizes, reverse=True))
+        for steps, sizes in sorted(by_budget.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
+    summary = (f"Incremental minus one-shot WER at equal budgets, {len(comparisons)} comparisons: significantly better "
+               f"in {better}, worse in {worse}, no significant difference in {same}. Mean difference (points, 95% "
+               f"interval) per budget and target size: {budgets_text}.")
     if len(mean_by_size) < 2:
         return Finding("b", title, NOT_COVERED, summary + " Only one target size has both schedulers, so whether the "
                        "gain grows at small sizes is not covered.", comparisons)
     smallest, largest = min(mean_by_size), max(mean_by_size)
     grows = mean_by_size[smallest] < mean_by_size[largest]
     status = SUPPORTED if better > worse and grows else NOT_SUPPORTED
-    summary += (f" The mean difference at the smallest size ({smallest:g}, {_points(mean_by_size[smallest])}) is "
-                f"{'more' if grows else 'not more'} in incremental's favour than at the largest ({largest:g}, "
-                f"{_points(mean_by_size[largest])}).")
+    summary += (f" Over all budgets, the mean difference at the smallest size ({smallest:g}, "
+                f"{_points(mean_by_size[smallest])}) is {'more' if grows else 'not more'} in incremental's favour "
+                f"than at the largest ({largest:g}, {_points(mean_by_size[largest])}).")
     return Finding("b", title, status, summary, comparisons)
 
 
@@ -182,7 +197,7 @@ def multi_size_delivery(rows: list[dict], ref_words: np.ndarray) -> Finding:
     usable = _usable(rows)
     runs = defaultdict(list)
     for r in usable:
-        if r["method"] == "lowrank" and r["scheduler"] == "incremental":
+        if r["method"] == "lowrank" and _multi_size(r):
             runs[r["trial_id"]].append(r)
     runs = {t: rs for t, rs in runs.items() if len(rs) >= 2}
     oneshot = defaultdict(list)

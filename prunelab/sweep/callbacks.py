@@ -22,7 +22,7 @@ class ResultsStoreCallback(tune.Callback):
         config = trial_config(trial.config)
         return {"sweep": self.sweep, "trial_id": trial.trial_id, "criterion": config["criterion"],
                 "method": config["method"], "scheduler": config["scheduler"],
-                **{key: config.get(key) for key in SCHEDULE_KEYS},
+                **{key: config.get(key) for key in SCHEDULE_KEYS}, "incremental_mode": config.get("incremental_mode"),
                 **{key: result.get(key) for key in METRIC_KEYS}, "status": status}
 
     def on_trial_result(self, iteration, trials, trial, result, **info):

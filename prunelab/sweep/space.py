@@ -29,8 +29,8 @@ class OptunaSpace:
         trial.suggest_categorical("method", spec.methods)
         scheduler = trial.suggest_categorical("scheduler", spec.schedulers)
         suggest_float(trial, "lr", spec.lr)
-        get_scheduler(scheduler).suggest(trial, spec)
-        return {"finetune_steps": spec.finetune_steps, "seed": spec.seed}
+        constants = get_scheduler(scheduler).suggest(trial, spec)
+        return {"finetune_steps": spec.finetune_steps, "seed": spec.seed, **constants}
 
 
 def grid_configs(spec: SweepSpec) -> list[dict]:

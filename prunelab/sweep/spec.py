@@ -88,6 +88,9 @@ class SweepSpec(Strict):
     lr: FloatRange = FloatRange(low=3e-4, high=3e-4, log=True)
     calibration_sequences: int = Field(default=128, ge=1)
     prune_embedding: bool = True
+    # multi-size: one incremental run delivers every target size (the paper's multi-size variant);
+    # per-size: one incremental trial per target size with the whole budget (the equal-budget comparison of (b))
+    incremental_mode: Literal["multi-size", "per-size"] = "multi-size"
     search: Literal["optuna-tpe", "optuna-nsga2", "random", "grid"] = "optuna-tpe"
     num_samples: int = Field(default=8, ge=1)
     startup_trials: int = Field(default=10, ge=1)    # optuna-tpe: random trials before TPE models the results

@@ -18,9 +18,10 @@ def errors(shift: int) -> list[int]:
 
 
 def row(criterion="magnitude", method="lowrank", scheduler="oneshot", size=0.5, shift=0, speed=1.5,
-        trial_id=None, wall_s=100.0, steps=200):
+        trial_id=None, wall_s=100.0, steps=200, mode="per-size"):
     utt = errors(shift)
     return {"criterion": criterion, "method": method, "scheduler": scheduler, "target_size": size,
+            "incremental_mode": mode if scheduler == "incremental" else None,
             "wer": sum(utt) / REF_WORDS.sum(), "speed_ratio": speed, "utt_errors": utt, "wall_s": wall_s,
             "finetune_steps": steps,
             "trial_id": trial_id or f"{criterion}-{method}-{scheduler}-{size}", "status": "complete"}
@@ -51,12 +52,29 @@ def test_b_holds_when_incremental_gains_most_at_the_smallest_size():
     assert finding.status == SUPPORTED, finding.summary
 
 
-def test_b_separates_deliverables_taken_on_the_way_down_from_equal_budget_comparisons():
-    rows = [row(size=0.7), row(scheduler="incremental", size=0.7, shift=2, steps=50, trial_id="inc"),
-            row(size=0.2), row(scheduler="incremental", size=0.2, shift=-3, steps=200, trial_id="inc")]
-    summary = incremental_vs_oneshot(rows, REF_WORDS).summary
-    assert "1 comparisons set a deliverable taken on the way down" in summary
-    assert "at equal steps (1 comparisons) incremental is better in 1, worse in 0" in summary
+def test_b_never_compares_multi_size_deliverables():
+    # a multi-size run: its 0.7 deliverable spent 50 steps, its 0.2 deliverable all 200 (as the one-shot runs)
+    multi = [row(scheduler="incremental", size=0.7, shift=-2, steps=50, trial_id="multi", mode="multi-size"),
+             row(scheduler="incremental", size=0.2, shift=-3, steps=200, trial_id="multi", mode="multi-size"),
+             {**row(scheduler="incremental", size=0.5, shift=-3, trial_id="old"), "incremental_mode": None}]
+    oneshot = [row(size=0.7), row(size=0.2), row(size=0.5)]
+    finding = incremental_vs_oneshot(oneshot + multi, REF_WORDS)
+    assert finding.status == NOT_COVERED and not finding.comparisons
+    assert "3 incremental deliverables come from multi-size runs" in finding.summary
+    per_size = [row(scheduler="incremental", size=0.7, shift=-1), row(scheduler="incremental", size=0.2, shift=-2)]
+    finding = incremental_vs_oneshot(oneshot + multi + per_size, REF_WORDS)
+    assert len(finding.comparisons) == 2 and finding.status == SUPPORTED
+    assert {c["target_size"] for c in finding.comparisons} == {0.7, 0.2}  # the multi-size 0.5 row has no partner
+
+
+def test_b_pairs_only_equal_budgets_and_states_each_budget():
+    rows = [row(size=s, steps=b) for s in (0.5, 0.2) for b in (200, 800)]
+    rows += [row(scheduler="incremental", size=0.5, steps=200), row(scheduler="incremental", size=0.2, steps=200, shift=-1),
+             row(scheduler="incremental", size=0.5, steps=800, shift=-1), row(scheduler="incremental", size=0.2, steps=800, shift=-3),
+             row(scheduler="incremental", size=0.3, steps=2000, shift=-3)]  # no one-shot at 2,000 steps
+    finding = incremental_vs_oneshot(rows, REF_WORDS)
+    assert len(finding.comparisons) == 4 and all(c["steps"] in (200, 800) for c in finding.comparisons)
+    assert "200 steps: 0.5 +0.00 points" in finding.summary and "800 steps: 0.5 " in finding.summary
 
 
 def test_b_fails_when_the_gain_shrinks_at_small_sizes_and_one_size_is_not_enough():
@@ -85,11 +103,11 @@ def test_c_is_not_covered_outside_moderate_sizes_or_without_lowrank():
 
 def test_d_multi_size_run_against_separate_oneshot_runs():
     separate = [row(size=s, wall_s=100) for s in (0.5, 0.3)]
-    cheap = [row(scheduler="incremental", size=s, trial_id="inc", wall_s=w, steps=n)
+    cheap = [row(scheduler="incremental", mode="multi-size", size=s, trial_id="inc", wall_s=w, steps=n)
              for s, w, n in ((0.5, 60, 100), (0.3, 110, 200))]
     finding = multi_size_delivery(separate + cheap, REF_WORDS)
     assert finding.status == SUPPORTED and finding.comparisons[0]["compute_ratio"] == pytest.approx(200 / 400)
     assert finding.comparisons[0]["wall_ratio"] == pytest.approx(110 / 200)
-    worse = [row(scheduler="incremental", size=s, trial_id="inc", shift=2, wall_s=50) for s in (0.5, 0.3)]
+    worse = [row(scheduler="incremental", mode="multi-size", size=s, trial_id="inc", shift=2, wall_s=50) for s in (0.5, 0.3)]
     assert multi_size_delivery(separate + worse, REF_WORDS).status == NOT_SUPPORTED
     assert multi_size_delivery(separate, REF_WORDS).status == NOT_COVERED

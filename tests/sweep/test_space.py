@@ -1,0 +1,35 @@
+"""The search space and grid: what each scheduler samples, and what a trial prunes to."""
+import optuna
+
+from prunelab.sweep.space import OptunaSpace, grid_configs, prune_config
+from prunelab.sweep.spec import parse_spec
+
+SPEC = dict(name="s", base="tiny", target_sizes=[0.7, 0.5, 0.2], criteria=["magnitude"], methods=["lowrank"],
+            schedulers=["oneshot", "incremental"], finetune_steps=800)
+
+
+def test_multi_size_incremental_trials_deliver_every_size_from_one_run():
+    spec = parse_spec(SPEC)
+    incremental = [c for c in grid_configs(spec) if c["scheduler"] == "incremental"]
+    assert len(incremental) == 1 and incremental[0]["incremental_mode"] == "multi-size"
+    config = prune_config(incremental[0], spec)
+    assert (config.target_size, config.deliver, config.finetune_steps) == (0.2, (0.7, 0.5), 800)
+
+
+def test_per_size_incremental_trials_prune_one_size_each_with_the_whole_budget():
+    spec = parse_spec({**SPEC, "incremental_mode": "per-size"})
+    incremental = [c for c in grid_configs(spec) if c["scheduler"] == "incremental"]
+    assert sorted(c["target_size"] for c in incremental) == [0.2, 0.5, 0.7]
+    for trial_config in incremental:
+        config = prune_config(trial_config, spec)
+        assert config.deliver == () and config.target_size == trial_config["target_size"]
+        assert config.finetune_steps == 800  # the same budget as a one-shot trial
+    # the searched space samples a target size for per-size incremental trials too
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    space = OptunaSpace(spec)
+    for _ in range(12):
+        trial = study.ask()
+        constants = space(trial)
+        if trial.params["scheduler"] == "incremental":
+            assert trial.params["target_size"] in spec.target_sizes and constants["incremental_mode"] == "per-size"
+        study.tell(trial, 0.5)
