@@ -16,6 +16,10 @@ PLOTS = {"wer_vs_size.png": "WER vs achieved size", "speed_vs_size.png": "Speed-
 STATUS_COLOURS = {"supported": "#1b7f3b", "not supported": "#b02a1f", "not covered": "#6b6b6b"}
 
 
+
+def _budgets(spec) -> str:
+    return " / ".join(str(b) for b in spec.budgets)
+
 def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
@@ -60,7 +64,7 @@ def _context_lines(data: ReportData) -> list[str]:
         f"Sweep `{data.sweep}` ({data.sweep_dir}): {counts['trials']} trials ({counts['complete']} complete, "
         f"{counts['stopped']} stopped early, {counts['error']} failed, {counts['running']} unfinished), "
         f"{counts['deliverables']} evaluated deliverables; search `{spec.search}`, fine-tuning budget "
-        f"{spec.finetune_steps} steps per trial, base `{spec.base}`.",
+        f"{_budgets(spec)} steps per trial, base `{spec.base}`.",
         f"Test set: {refs['key']['n_test_utts']} utterances of the N-best benchmark. Unpruned base: WER "
         f"{_pct(base['wer'])} ({_pct(base['wer_ci_low'])}-{_pct(base['wer_ci_high'])}), {base['params_total']:,} "
         f"parameters; Kneser-Ney trigram: WER {_pct(trigram['wer'])} ({_pct(trigram['wer_ci_low'])}-"
@@ -81,7 +85,7 @@ def _setup_lines(data: ReportData) -> list[str]:
         f"Criteria {', '.join(spec.criteria)}; methods {', '.join(spec.methods)}; schedulers {', '.join(spec.schedulers)}; "
         f"target sizes {', '.join(f'{s:g}' for s in spec.target_sizes)} (fraction of the base's parameters kept, "
         f"embedding/output matrix {'pruned too' if spec.prune_embedding else 'kept'}).",
-        f"Fine-tuning budget {spec.finetune_steps} optimizer steps per trial, equal for one-shot and incremental; "
+        f"Fine-tuning budget {_budgets(spec)} optimizer steps per trial, equal for one-shot and incremental; "
         f"learning rate {_span(spec.lr.low, spec.lr.high)}; {spec.calibration_sequences} calibration sequences for the "
         f"data-driven criteria; incremental schedules: shapes {', '.join(schedule.shapes)}, stages "
         f"{_span(schedule.stages.low, schedule.stages.high)}, exponent {_span(schedule.exponent.low, schedule.exponent.high)}, "

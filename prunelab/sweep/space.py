@@ -30,7 +30,11 @@ class OptunaSpace:
         scheduler = trial.suggest_categorical("scheduler", spec.schedulers)
         suggest_float(trial, "lr", spec.lr)
         constants = get_scheduler(scheduler).suggest(trial, spec)
-        return {"finetune_steps": spec.finetune_steps, "seed": spec.seed, **constants}
+        if len(spec.budgets) > 1:
+            trial.suggest_categorical("finetune_steps", spec.budgets)
+        else:
+            constants["finetune_steps"] = spec.budgets[0]
+        return {"seed": spec.seed, **constants}
 
 
 def grid_configs(spec: SweepSpec) -> list[dict]:
@@ -38,9 +42,10 @@ def grid_configs(spec: SweepSpec) -> list[dict]:
     use the middle of each schedule range; the learning rate the middle of its range (geometric if log)."""
     lr = math.sqrt(spec.lr.low * spec.lr.high) if spec.lr.log else (spec.lr.low + spec.lr.high) / 2
     configs = []
-    for criterion, method, scheduler in itertools.product(spec.criteria, spec.methods, spec.schedulers):
+    for criterion, method, scheduler, budget in itertools.product(spec.criteria, spec.methods, spec.schedulers,
+                                                                  spec.budgets):
         common = {"criterion": criterion, "method": method, "scheduler": scheduler, "lr": lr,
-                  "finetune_steps": spec.finetune_steps, "seed": spec.seed}
+                  "finetune_steps": budget, "seed": spec.seed}
         configs.extend(get_scheduler(scheduler).grid(spec, common))
     return configs
 

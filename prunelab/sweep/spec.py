@@ -84,7 +84,9 @@ class SweepSpec(Strict):
     methods: list[Method] = Field(min_length=1)
     schedulers: list[Scheduler] = Field(min_length=1)
     schedule: ScheduleSpace = ScheduleSpace()
-    finetune_steps: int = Field(default=300, ge=0)   # equal for every trial: a fair comparison
+    # the fine-tuning budget, equal for one-shot and incremental trials: a fair comparison; a list of budgets makes
+    # the budget an axis of the sweep (every configuration at each budget)
+    finetune_steps: int | list[int] = 300
     lr: FloatRange = FloatRange(low=3e-4, high=3e-4, log=True)
     calibration_sequences: int = Field(default=128, ge=1)
     prune_embedding: bool = True
@@ -110,6 +112,19 @@ class SweepSpec(Strict):
         if len(set(sizes)) != len(sizes):
             raise ValueError("target sizes must be distinct")
         return sorted(sizes, reverse=True)
+
+    @field_validator("finetune_steps")
+    @classmethod
+    def budgets_valid(cls, steps: int | list[int]) -> int | list[int]:
+        budgets = steps if isinstance(steps, list) else [steps]
+        if not budgets or any(b < 0 for b in budgets) or len(set(budgets)) != len(budgets):
+            raise ValueError(f"fine-tuning budgets must be distinct integers >= 0, got {steps}")
+        return steps
+
+    @property
+    def budgets(self) -> list[int]:
+        """The fine-tuning budgets: one (the usual case) or several (the budget is then an axis of the sweep)."""
+        return self.finetune_steps if isinstance(self.finetune_steps, list) else [self.finetune_steps]
 
 
 def _describe(error: dict) -> str:

@@ -33,3 +33,18 @@ def test_per_size_incremental_trials_prune_one_size_each_with_the_whole_budget()
         if trial.params["scheduler"] == "incremental":
             assert trial.params["target_size"] in spec.target_sizes and constants["incremental_mode"] == "per-size"
         study.tell(trial, 0.5)
+
+
+def test_a_list_of_budgets_is_an_axis_of_the_grid_and_of_the_search():
+    spec = parse_spec({**SPEC, "finetune_steps": [200, 800], "incremental_mode": "per-size"})
+    configs = grid_configs(spec)
+    assert len(configs) == 2 * (3 + 3)  # each budget: 3 one-shot sizes and 3 per-size incremental trials
+    assert sorted({c["finetune_steps"] for c in configs}) == [200, 800]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(10):
+        trial = study.ask()
+        OptunaSpace(spec)(trial)
+        seen.add(trial.params["finetune_steps"])
+        study.tell(trial, 0.5)
+    assert seen == {200, 800}
