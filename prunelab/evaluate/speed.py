@@ -14,8 +14,14 @@ from prunelab.lm.score import SCORING_BATCH, sequence_logprobs
 
 
 def _time_once(model: ModelAdapter, sequences: list[list[int]], batch_size: int) -> float:
+    """Seconds for one batched scoring pass; on a GPU, between two CUDA synchronisations (kernels are asynchronous)."""
+    cuda = model.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
     started = time.perf_counter()
     sequence_logprobs(model, sequences, batch_size)
+    if cuda:
+        torch.cuda.synchronize()
     return time.perf_counter() - started
 
 

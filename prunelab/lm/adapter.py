@@ -198,7 +198,7 @@ def dense_module(slot: Slot, weight: torch.Tensor) -> nn.Module:
         new.weight = nn.Parameter(weight.t().contiguous().clone())
         return new
     out_features, in_features = weight.shape
-    new = nn.Linear(in_features, out_features, bias=bias is not None, dtype=weight.dtype)
+    new = nn.Linear(in_features, out_features, bias=bias is not None, dtype=weight.dtype, device=weight.device)
     with torch.no_grad():
         new.weight.copy_(weight)
         if bias is not None:
@@ -305,7 +305,8 @@ class ModelAdapter:
         """Keep units `kept` of a group: its slots shrink, the layer's shape follows. The kept rows and columns
         stay in their stored order (a packed q/k/v matrix keeps all q rows first)."""
         for slot, dim, indices in group.members:
-            setattr(slot.parent, slot.attr, sliced_module(slot.module, dim, indices[kept].flatten().sort().values))
+            index = indices[kept.cpu()].flatten().sort().values
+            setattr(slot.parent, slot.attr, sliced_module(slot.module, dim, index.to(slot.param.device)))
         self._units_changed(group, len(kept))
 
     def _units_changed(self, group: UnitGroup, kept: int) -> None:
@@ -377,6 +378,13 @@ class ModelAdapter:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def to(self, device: str | torch.device) -> "ModelAdapter":
+        """Move the model and its masks (in place)."""
+        self.model.to(device)
+        for name in list(self.masks):
+            self.masks[name] = self.masks[name].to(device)
+        return self
 
     def train(self, mode: bool = True) -> "ModelAdapter":
         self.model.train(mode)

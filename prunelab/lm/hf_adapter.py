@@ -91,9 +91,9 @@ class HFCausalLM(ModelAdapter):
         if not tied:
             super().set_dense(slot, weight)
             return
-        embedding = nn.Embedding(*weight.shape, dtype=weight.dtype)
+        embedding = nn.Embedding(*weight.shape, dtype=weight.dtype, device=weight.device)
         embedding.weight.data = weight.detach().contiguous().clone()
-        head = nn.Linear(weight.shape[1], weight.shape[0], bias=False, dtype=weight.dtype)
+        head = nn.Linear(weight.shape[1], weight.shape[0], bias=False, dtype=weight.dtype, device=weight.device)
         head.weight = embedding.weight
         self.model.set_input_embeddings(embedding)
         self.model.lm_head = head

@@ -36,8 +36,9 @@ def calibrate(lm: ModelAdapter, corpus: Corpus, n_sequences: int = 256, batch_si
             total = x.pow(2).reshape(-1, x.shape[-1]).sum(0)
             squares[key] = squares.get(key, 0) + total
         hooks.append(slot.module.register_forward_hook(record))
-    taylor = {slot.param_name: torch.zeros(slot.shape) for slot in slots}
-    fisher = {slot.param_name: torch.zeros(slot.shape) for slot in slots}
+    device = lm.device
+    taylor = {slot.param_name: torch.zeros(slot.shape, device=device) for slot in slots}
+    fisher = {slot.param_name: torch.zeros(slot.shape, device=device) for slot in slots}
     embedding = lm.embedding_slot()
     stream = lm.tokenizer.stream(corpus.train) if stream is None else stream
     generator = torch.Generator().manual_seed(seed)
@@ -48,6 +49,7 @@ def calibrate(lm: ModelAdapter, corpus: Corpus, n_sequences: int = 256, batch_si
         while done < n_sequences:
             size = min(batch_size, n_sequences - done)
             inputs, targets = random_batch(stream, size, lm.context, generator)
+            inputs, targets = inputs.to(device), targets.to(device)
             lm.model.zero_grad(set_to_none=True)
             hidden = lm.hidden(inputs)
             if embedding is not None and not embedding.factorized:  # the output layer's input: final hidden states

@@ -73,7 +73,7 @@ class Unstructured(Method):
                 if name in lm.masks:
                     scores[~lm.masks[name]] = -torch.inf
                 keep = min(int(round(fraction * weight.numel())), weight.numel())
-                mask = torch.zeros(weight.numel(), dtype=torch.bool)
+                mask = torch.zeros(weight.numel(), dtype=torch.bool, device=weight.device)
                 mask[scores.flatten().topk(keep).indices] = True
                 lm.masks[name] = mask.view(weight.shape)
                 weight.mul_(lm.masks[name])
@@ -147,12 +147,12 @@ class Structured(Method):
             spare -= costs[i]
         for group, scores, k in zip(groups, unit_scores, kept):
             if k < group.n_units:
-                lm.keep_units(group, scores.topk(k).indices.sort().values)
+                lm.keep_units(group, scores.topk(k).indices.sort().values.cpu())
         if embedding is not None:
             scores = columns.clone().float()
             scores[~alive_columns] = -torch.inf
             keep = scores.topk(kept_columns).indices.sort().values
-            lm.factorize(embedding, torch.eye(d_model, dtype=weight.dtype)[keep], weight[:, keep])
+            lm.factorize(embedding, torch.eye(d_model, dtype=weight.dtype, device=weight.device)[keep], weight[:, keep])
         return lm
 
 

@@ -73,6 +73,7 @@ class WandbSpec(Strict):
 
 class Resources(Strict):
     cpu: float = Field(default=1.0, gt=0)
+    gpu: float = Field(default=0.0, ge=0)  # GPUs per trial, fractions allowed as Ray does; 0 runs on the CPU
 
 
 class SweepSpec(Strict):

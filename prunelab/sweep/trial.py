@@ -54,6 +54,12 @@ def _inputs(corpus_dir: str | None, nbest_path: str | None, eval_test_utts: int 
     return corpus, Benchmark.load(corpus_dir, nbest_path, eval_test_utts, corpus=corpus)
 
 
+def trial_device(gpus: float) -> str:
+    """The GPU Ray assigned the trial (it sets CUDA_VISIBLE_DEVICES, so the trial sees it as cuda:0) when the spec
+    asks for GPUs and CUDA is there, else the CPU."""
+    return "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
+
+
 def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
     import ray
     from ray import tune
@@ -61,7 +67,7 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
     spec = SweepSpec.model_validate(spec)
     config = trial_config(config)
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
-    model = from_payload(base)
+    model = from_payload(base).to(trial_device(spec.resources.gpu))
     corpus, bench = _inputs(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts)
     pruning = prune_config(config, spec)
     context = tune.get_context()
@@ -72,7 +78,7 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
-            stage_model = load_model(Path(folder) / (STAGE_CHECKPOINT + model.suffix))
+            stage_model = load_model(Path(folder) / (STAGE_CHECKPOINT + model.suffix)).to(model.device)
         info = stage_model.info
         resume = Resume(stage_model, info["stage"], info["finetune_steps"], info["wall_s"])
     delivered_wer, delivered_speed, started_at = [], [], time.time()

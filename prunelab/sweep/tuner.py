@@ -119,7 +119,10 @@ def _trainable(spec: SweepSpec, sweep_dir: str, model):
 
     trainable = tune.with_parameters(run_trial, base=to_payload(model), spec=spec.model_dump(),
                                      sweep_dir=str(sweep_dir))
-    return tune.with_resources(trainable, {"cpu": spec.resources.cpu})
+    resources = {"cpu": spec.resources.cpu}
+    if spec.resources.gpu:
+        resources["gpu"] = spec.resources.gpu
+    return tune.with_resources(trainable, resources)
 
 
 def _callbacks(spec: SweepSpec, sweep_dir: str) -> list:

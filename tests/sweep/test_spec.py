@@ -50,3 +50,12 @@ def test_malformed_yaml_and_missing_file(tmp_path):
         load_spec(write(tmp_path, "name: [unclosed\n"))
     with pytest.raises(PrunelabError, match="does not exist"):
         load_spec(tmp_path / "none.yaml")
+
+
+@pytest.mark.parametrize("gpu, message", [(-0.5, "resources.gpu: Input should be greater than or equal to 0"),
+                                          ("many", "resources.gpu: Input should be a valid number")])
+def test_resources_gpu_is_validated(tmp_path, gpu, message):
+    with pytest.raises(PrunelabError) as error:
+        load_spec(write(tmp_path, {**VALID, "resources": {"cpu": 1, "gpu": gpu}}))
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert load_spec(write(tmp_path, {**VALID, "resources": {"cpu": 1, "gpu": 0.25}})).resources.gpu == 0.25
