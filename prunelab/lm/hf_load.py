@@ -111,13 +111,18 @@ def _tiny_copy(config):
     return tiny
 
 
-def _load_gguf(path: Path) -> HFCausalLM:
+def require_gguf(what: str) -> None:
+    """transformers' GGUF reader needs gguf and accelerate (the `gguf` extra): one line naming the missing one."""
     for package in ("gguf", "accelerate"):
         try:
             __import__(package)
         except ImportError:
-            raise PrunelabError(f"{path}: loading a GGUF file needs the packages gguf and accelerate "
-                                f"(pip install 'prunelab[gguf]'); {package} is not installed") from None
+            raise PrunelabError(f"{what} needs the packages gguf and accelerate (pip install 'prunelab[gguf]'); "
+                                f"{package} is not installed") from None
+
+
+def _load_gguf(path: Path) -> HFCausalLM:
+    require_gguf(f"{path}: loading a GGUF file")
     transformers = _transformers()
     tokenizer = _tokenizer(path.parent, gguf_file=path.name)
     model = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)

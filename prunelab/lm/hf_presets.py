@@ -44,12 +44,9 @@ def ensure_hf_preset(name: str, log=print) -> Path:
     if (folder / "config.json").is_file():
         return folder
     preset = HF_PRESETS[name]
-    for package in ("gguf", "accelerate"):
-        try:
-            __import__(package)
-        except ImportError:
-            raise PrunelabError(f"the {name} preset is converted from a GGUF file, which needs the packages gguf and "
-                                f"accelerate (pip install 'prunelab[gguf]'); {package} is not installed") from None
+    from prunelab.lm.hf_load import require_gguf
+
+    require_gguf(f"the {name} preset, converted from a GGUF file,")
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{name}.") as work:
         work = Path(work)
