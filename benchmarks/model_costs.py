@@ -59,7 +59,6 @@ def main() -> None:
                        repeats=3)
     print(f"fine-tuning step: {seconds:.2f} s (batch {args.batch} x {lm.context} tokens, bf16 autocast, median of 3)",
           flush=True)
-    del work, optimizer
     seconds, _ = timed(lambda: calibrate(lm, corpus, n_sequences=16, batch_size=8, stream=stream))
     print(f"calibration: {seconds / 16:.2f} s per sequence of {lm.context} tokens (16 sequences)", flush=True)
     for method in args.methods.split(","):

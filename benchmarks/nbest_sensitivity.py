@@ -82,7 +82,7 @@ def main() -> None:
                      f"{100 * r['wer_diff']:+.2f} | {100 * r['wer_diff_ci_low']:+.2f} to {100 * r['wer_diff_ci_high']:+.2f} | "
                      f"{'yes' if r['resolved'] else 'no'} | {100 * r['wer_diff_retuned']:+.2f} "
                      f"({100 * r['wer_diff_retuned_ci_low']:+.2f} to {100 * r['wer_diff_retuned_ci_high']:+.2f}) |")
-    lines += ["", f"Smallest perplexity gap resolved (interval above zero): "
+    lines += ["", "Smallest perplexity gap resolved (interval above zero): "
               + (f"{100 * min(resolved):.1f}%" if resolved else "none of those tried")]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import pyarrow.fs as pafs
 
-from prunelab.atomic import atomic_write
+from prunelab.atomic import atomic_folder, atomic_write
 from prunelab.errors import PrunelabError
 
 
@@ -115,19 +115,10 @@ def download(location: str, local_file: str | Path) -> Path:
     fs, path = resolve(location)
     local_file = Path(local_file)
     if fs.get_file_info(path).type == pafs.FileType.Directory:
-        import tempfile
-
-        local_file.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{local_file.name}.", dir=local_file.parent))
-        try:
+        with atomic_folder(local_file) as staging:
             for info in fs.get_file_info(pafs.FileSelector(path)):
                 if info.type == pafs.FileType.File:
                     download(join(location, info.base_name), staging / info.base_name)
-            if local_file.is_dir():
-                shutil.rmtree(local_file)
-            staging.rename(local_file)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         return local_file
     with fs.open_input_stream(path) as source:
         atomic_write(local_file, lambda target: shutil.copyfileobj(source, target, 1 << 20))

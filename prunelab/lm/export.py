@@ -11,12 +11,10 @@ factorised output matrix is written as two equal copies (input and output side) 
 from __future__ import annotations
 
 import inspect
-import shutil
-import tempfile
 from pathlib import Path
 
-import torch
 
+from prunelab.atomic import atomic_folder
 from prunelab.errors import PrunelabError
 from prunelab.lm.adapter import ModelAdapter
 
@@ -52,10 +50,7 @@ def export_model(lm: ModelAdapter, out: str | Path) -> dict:
                             f"deliverables; a word-LM checkpoint loads with prunelab (`prunelab eval`)")
     from safetensors.torch import save_file
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as staging:
         exported = lm.clone()
         exported.apply_masks()
         config = exported.config.__class__.from_dict(exported.config.to_dict())
@@ -78,9 +73,4 @@ def export_model(lm: ModelAdapter, out: str | Path) -> dict:
             save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})
             (staging / REMOTE_CODE).write_text(inspect.getsource(remote_code))
         exported.tokenizer.hf.save_pretrained(staging)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return {"out": str(out), "remote_code": changes is None}

@@ -9,13 +9,12 @@ manifest's shapes and loads the weights strictly: nothing is unpickled."""
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from pathlib import Path
 
 import torch
 
-from prunelab.atomic import atomic_write
+from prunelab.atomic import atomic_folder
 from prunelab.errors import PrunelabError
 from prunelab.lm.hf_adapter import LAYOUTS, SUPPORTED, HFCausalLM
 from prunelab.lm.tokenizer import SubwordTokenizer
@@ -136,9 +135,7 @@ def save_hf_deliverable(lm: HFCausalLM, path: str | Path, info: dict | None = No
     from safetensors.torch import save_file, save_model
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_folder(path) as staging:
         lm.config.save_pretrained(staging)
         lm.tokenizer.hf.save_pretrained(staging)
         save_model(lm.model, str(staging / WEIGHTS))
@@ -147,12 +144,7 @@ def save_hf_deliverable(lm: HFCausalLM, path: str | Path, info: dict | None = No
         manifest = {"format": MANIFEST_FORMAT, "version": 1, "layout": lm.layout, "tied": lm.tied,
                     "slots": lm.slot_shapes(), "masks": sorted(lm.masks), "params": lm.param_counts(),
                     "info": json.loads(json.dumps(info or {}, default=float))}
-        atomic_write(staging / MANIFEST, lambda handle: handle.write((json.dumps(manifest, indent=1) + "\n").encode()))
-        if path.exists():
-            shutil.rmtree(path)
-        staging.rename(path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return path
 
 

@@ -7,7 +7,6 @@ saved once as a Hugging Face folder (safetensors) in the model cache; later uses
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from prunelab.atomic import atomic_folder
 from prunelab.errors import PrunelabError
 from prunelab.paths import home
 
@@ -68,15 +68,12 @@ def ensure_hf_preset(name: str, log=print) -> Path:
         from safetensors.torch import save_model
 
         lm = _load_gguf(gguf)
-        staging = work / "folder"
         config = lm.model.config.__class__.from_dict(lm.model.config.to_dict())
-        config.quantization_config = None  # de-quantised: float32 weights (transformers refuses to save a GGUF model)
-        del config.quantization_config
-        config.save_pretrained(staging)
-        save_model(lm.model, str(staging / "model.safetensors"), metadata={"format": "pt"})
-        lm.tokenizer.hf.save_pretrained(staging)
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
+        if hasattr(config, "quantization_config"):  # de-quantised to float32 (transformers refuses to save GGUF models)
+            del config.quantization_config
+        with atomic_folder(folder) as staging:
+            config.save_pretrained(staging)
+            save_model(lm.model, str(staging / "model.safetensors"), metadata={"format": "pt"})
+            lm.tokenizer.hf.save_pretrained(staging)
     log(f"{name}: saved {folder}")
     return folder
