@@ -62,7 +62,7 @@ def _number(text: str, path: Path, line: int) -> float:
         _fail(path, line, f"the score {text.strip()!r} is not a number")
 
 
-def _kaldi_lines(path: Path, values_are_text: bool = True) -> dict[str, str]:
+def _kaldi_lines(path: Path, value_required: bool = False) -> dict[str, str]:
     """`utt_id value` lines; an utterance id may appear once."""
     if not path.is_file():
         _fail(path, None, "file not found")
@@ -71,7 +71,7 @@ def _kaldi_lines(path: Path, values_are_text: bool = True) -> dict[str, str]:
         if not line.strip():
             continue
         parts = line.split(maxsplit=1)
-        if len(parts) == 1 and not values_are_text:
+        if len(parts) == 1 and value_required:
             _fail(path, number, "expected `utt_id value`, found only an id")
         utt_id, value = parts[0], parts[1] if len(parts) > 1 else ""
         if utt_id in out:
@@ -88,7 +88,7 @@ def read_espnet(src: Path, references: Path) -> list[Utterance]:
     refs = _kaldi_lines(references)
     utterances = {utt_id: Utterance(utt_id, normalize(text)) for utt_id, text in refs.items()}
     for folder in folders:
-        texts, scores = _kaldi_lines(folder / "text"), _kaldi_lines(folder / "score", values_are_text=False)
+        texts, scores = _kaldi_lines(folder / "text"), _kaldi_lines(folder / "score", value_required=True)
         for number, utt_id in enumerate(scores, 1):
             if utt_id not in texts:
                 _fail(folder / "score", number, f"utterance {utt_id} has a score but no text in {folder / 'text'}")

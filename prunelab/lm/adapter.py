@@ -240,6 +240,7 @@ class ModelAdapter:
     source: str = ""                          # where it was loaded from
 
     kind = ""
+    suffix = ""  # a deliverable's name after `size-0.50`: ".pt" for a checkpoint file, "" for a folder
 
     # ---- forward ----
     @property
@@ -398,4 +399,9 @@ class ModelAdapter:
         return self.model.training
 
     def save(self, path, info: dict | None = None):
+        """Write the model as a deliverable (`suffix` says whether a file or a folder); returns its path."""
+        raise NotImplementedError
+
+    def payload(self) -> dict:
+        """Plain data and tensors that rebuild the model elsewhere (`prunelab.lm.load.from_payload`)."""
         raise NotImplementedError

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from prunelab.lm.adapter import ModelAdapter, Slot, UnitGroup, contiguous_units, factors
+from prunelab.lm.adapter import ModelAdapter, Slot, UnitGroup, blank_module, contiguous_units, factors
 from prunelab.lm.model import LowRankLinear
 
 HF_CONTEXT = 128  # tokens per scoring window and per training window (N-best sentences are far shorter)
@@ -124,8 +124,6 @@ class HFCausalLM(ModelAdapter):
 
     def apply_slot_shapes(self, shapes: dict[str, dict]) -> None:
         """Give the modules the recorded [out, in] shapes and ranks (uninitialised; weights load afterwards)."""
-        from prunelab.lm.adapter import blank_module
-
         slots = {slot.name: slot for slot in self.all_slots()}
         unknown = set(shapes) - set(slots)
         if unknown:

@@ -1,6 +1,6 @@
 """Where a model comes from: `load_model` takes a preset name, a prunelab checkpoint, a Hugging Face folder
-or a `.gguf` file and returns its model adapter; `to_payload` / `from_payload` carry a model to Ray trials
-as plain data and tensors."""
+or a `.gguf` file and returns its model adapter; `from_payload` rebuilds a model from `ModelAdapter.payload()`,
+the plain data and tensors that carry it to Ray trials."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,12 +23,8 @@ def load_model(spec: str | Path) -> ModelAdapter:
     return load_word_lm(path)
 
 
-def to_payload(lm: ModelAdapter) -> dict:
-    """What travels to every trial through Ray's object store."""
-    return lm.payload()
-
-
 def from_payload(payload: dict) -> ModelAdapter:
+    """The model of `ModelAdapter.payload()` (what travels to every trial through Ray's object store)."""
     kind = payload.get("kind")
     if kind == "word":
         from prunelab.lm.word_adapter import WordLM

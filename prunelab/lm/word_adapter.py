@@ -19,11 +19,10 @@ from prunelab.lm.tokenizer import WordTokenizer
 @dataclass
 class WordLM(ModelAdapter):
     kind = "word"
+    suffix = ".pt"  # a deliverable is one checkpoint file
 
     def __post_init__(self):
-        # the masks live on the model too: the checkpoint format stores them there
-        self.model.masks = self.masks if self.masks else self.model.masks
-        self.masks = self.model.masks
+        self.model.masks = self.masks  # one dict: the checkpoint format stores the masks on the model
 
     @classmethod
     def of(cls, model: TransformerLM, vocab) -> "WordLM":
@@ -81,7 +80,6 @@ class WordLM(ModelAdapter):
     def _units_changed(self, group: UnitGroup, kept: int) -> None:
         if group.kind == "attention":
             self.model.blocks[group.layer].attn.n_head = kept
-        self.model.config = self.current_config()
 
     # ---- edits of the tied embedding ----
     def factorize(self, slot: Slot, first: torch.Tensor, second: torch.Tensor) -> None:
@@ -93,7 +91,6 @@ class WordLM(ModelAdapter):
             embed.table.data, embed.proj.data = second.detach().contiguous().clone(), first.detach().contiguous().clone()
             self.model.embed = embed
             self.masks.pop(slot.param_name, None)
-        self.model.config = self.current_config()
 
     def set_dense(self, slot: Slot, weight: torch.Tensor) -> None:
         if slot.name != "embed":
@@ -102,10 +99,10 @@ class WordLM(ModelAdapter):
             embed = TiedEmbedding(*weight.shape)
             embed.weight.data = weight.detach().clone()
             self.model.embed = embed
-        self.model.config = self.current_config()
 
     def current_config(self) -> LMConfig:
-        """The config that describes the modules as they are now (heads, FFN widths, factorized matrices)."""
+        """The config that describes the modules as they are now (heads, FFN widths, factorized matrices); edits
+        change the modules only, and saving writes this config (the shapes are never kept twice)."""
         config = self.model.config
         heads = [block.attn.n_head for block in self.model.blocks]
         widths = [block.ff.down.in_features for block in self.model.blocks]
@@ -124,11 +121,8 @@ class WordLM(ModelAdapter):
             return slot.rank * (config.vocab_size + 2 * config.d_model)  # decode and the encode projection
         return config.vocab_size * config.d_model
 
-    suffix = ".pt"  # a deliverable is one checkpoint file
-
     def payload(self) -> dict:
-        self.model.config = self.current_config()
-        return {"kind": self.kind, "config": self.model.config.to_dict(), "state_dict": self.model.state_dict(),
+        return {"kind": self.kind, "config": self.current_config().to_dict(), "state_dict": self.model.state_dict(),
                 "vocab": self.vocab.words, "oov_penalty": self.vocab.oov_penalty, "masks": dict(self.masks),
                 "source": self.source}
 

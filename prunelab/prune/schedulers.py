@@ -10,6 +10,13 @@ from __future__ import annotations
 from prunelab.prune.schedules import Schedule
 
 
+def suggest_float(trial, name: str, space) -> float:
+    """A float from a spec's `{low, high, log}` range in Optuna's define-by-run space (a constant when low == high)."""
+    if space.low == space.high:
+        return trial.suggest_categorical(name, [space.low])
+    return trial.suggest_float(name, space.low, space.high, log=space.log)
+
+
 class Scheduler:
     name = ""
     delivers_several_sizes = False
@@ -75,8 +82,6 @@ class Incremental(Scheduler):
         return schedule.to_dict()
 
     def suggest(self, trial, spec):
-        from prunelab.sweep.space import suggest_float
-
         if spec.incremental_mode == "per-size":
             trial.suggest_categorical("target_size", spec.target_sizes)
         shape = trial.suggest_categorical("shape", spec.schedule.shapes)

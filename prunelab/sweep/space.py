@@ -6,14 +6,8 @@ import itertools
 import math
 
 from prunelab.prune.run import PruneConfig
-from prunelab.prune.schedulers import get_scheduler
-from prunelab.sweep.spec import FloatRange, SweepSpec
-
-
-def suggest_float(trial, name: str, space: FloatRange) -> float:
-    if space.low == space.high:
-        return trial.suggest_categorical(name, [space.low])
-    return trial.suggest_float(name, space.low, space.high, log=space.log)
+from prunelab.prune.schedulers import get_scheduler, suggest_float
+from prunelab.sweep.spec import SweepSpec
 
 
 class OptunaSpace:
