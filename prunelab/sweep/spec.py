@@ -100,6 +100,8 @@ class SweepSpec(Strict):
     max_concurrent: int = Field(default=1, ge=1)
     resources: Resources = Resources()
     early_stopping: bool = False
+    # earlier sweeps (folders, names under storage, or URIs) whose completed trials the sampler starts from
+    warm_start: list[str] = []
     wandb: WandbSpec = WandbSpec()
     storage: str = "runs"
     seed: int = 0
@@ -121,6 +123,11 @@ class SweepSpec(Strict):
         if not budgets or any(b < 0 for b in budgets) or len(set(budgets)) != len(budgets):
             raise ValueError(f"fine-tuning budgets must be distinct integers >= 0, got {steps}")
         return steps
+
+    @field_validator("warm_start", mode="before")
+    @classmethod
+    def one_or_more_sweeps(cls, value):
+        return [value] if isinstance(value, str) else value
 
     @property
     def budgets(self) -> list[int]:

@@ -10,6 +10,7 @@ from prunelab import storage
 from prunelab.errors import PrunelabError
 from prunelab.faults import fault_point
 from prunelab.sweep.spec import SweepSpec
+from prunelab.sweep.warm_start import load_warm_start
 
 SPEC_FILE = "sweep.json"   # the validated spec, saved in the sweep folder so that `resume` needs nothing else
 SEARCH_METRIC = "wer_mean"
@@ -64,22 +65,25 @@ def _init_ray(address: str | None, env: dict[str, str]) -> None:
                  runtime_env={"env_vars": env}, log_to_driver=False, configure_logging=False)
 
 
-def _search(spec: SweepSpec):
+def _search(spec: SweepSpec, sweep_dir: str, warm_trials: list = ()):
+    """The searcher (None for a grid): Optuna's sampler in Ray's OptunaSearch, its study in the sweep folder's
+    journal file (prunelab/sweep/study.py), warm-started from `warm_trials`."""
     from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
     import optuna
 
     from prunelab.sweep.space import OptunaSpace
+    from prunelab.sweep.study import NSGAIISampler, make_searcher
 
     if spec.search == "grid":
         return None
     if spec.search == "optuna-nsga2":
-        searcher = OptunaSearch(OptunaSpace(spec), metric=[SEARCH_METRIC, "speed_ratio_mean"], mode=["min", "max"],
-                                sampler=optuna.samplers.NSGAIISampler(seed=spec.seed))
+        metric, mode = [SEARCH_METRIC, "speed_ratio_mean"], ["min", "max"]
+        sampler = NSGAIISampler(seed=spec.seed)
     else:
+        metric, mode = SEARCH_METRIC, "min"
         sampler = (optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=spec.startup_trials) if spec.search == "optuna-tpe"
                    else optuna.samplers.RandomSampler(seed=spec.seed))
-        searcher = OptunaSearch(OptunaSpace(spec), metric=SEARCH_METRIC, mode="min", sampler=sampler)
+    searcher = make_searcher(OptunaSpace(spec), metric, mode, sampler, sweep_dir, spec.name, warm_trials)
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)
 
 
@@ -148,14 +152,17 @@ def run_sweep(spec: SweepSpec, address: str | None = None):
     if storage.exists(storage.join(sweep_dir, SPEC_FILE)):
         raise PrunelabError(f"{sweep_dir} already holds a sweep; `prunelab resume {sweep_dir}` continues it")
     model = load_inputs(spec)
+    warm = load_warm_start(spec)
     storage.check_writable(sweep_dir)
     spec_text = (json.dumps(spec.model_dump(), indent=2) + "\n").encode()
     storage.write(storage.join(sweep_dir, SPEC_FILE), lambda handle: handle.write(spec_text))
     fault_point("spec-written")
-    return _fit_new(spec, sweep_dir, model, address)
+    if warm.trials:
+        print(warm.summary(), flush=True)
+    return _fit_new(spec, sweep_dir, model, address, warm.trials)
 
 
-def _fit_new(spec: SweepSpec, sweep_dir: str, model, address: str | None):
+def _fit_new(spec: SweepSpec, sweep_dir: str, model, address: str | None, warm_trials: list = ()):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
@@ -163,7 +170,7 @@ def _fit_new(spec: SweepSpec, sweep_dir: str, model, address: str | None):
 
     _init_ray(address, _wandb_env(sweep_dir, spec.wandb.mode))
     try:
-        search = _search(spec)
+        search = _search(spec, sweep_dir, warm_trials)
         scheduler = (ASHAScheduler(time_attr="training_iteration", metric="ppl_valid", mode="min", grace_period=1,
                                    max_t=64) if spec.early_stopping else None)
         param_space = {"trial": tune.grid_search(grid_configs(spec))} if search is None else None
@@ -195,7 +202,7 @@ def resume_sweep(sweep_dir: str, address: str | None = None):
         if read_results(sweep_dir).num_rows:
             raise PrunelabError(f"{sweep_dir} has results but no Tune experiment state to resume them from; "
                                 f"start a new sweep under another name")
-        return _fit_new(spec, sweep_dir, model, address)
+        return _fit_new(spec, sweep_dir, model, address, load_warm_start(spec).trials)
     removed = remove_empty_wandb_runs(sweep_dir)
     if removed:
         print(f"removed {len(removed)} empty W&B offline run(s) left by the interrupted driver", flush=True)

@@ -28,7 +28,8 @@ def finished_files(folder):
 @pytest.mark.parametrize("point", ["spec-written", "trial-result:2", "checkpoint:2", "result-write:1",
                                    "trial-complete:1"])
 def test_driver_killed_then_resumed_loses_nothing_and_reruns_nothing(point, trained_lm, tmp_path, capsys,
-                                                                     end_process_group, monkeypatch):
+                                                                     end_process_group, monkeypatch,
+                                                                     study_matches_results):
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump({**SPEC, "base": str(trained_lm[2]), "storage": str(tmp_path)}))
     monkeypatch.chdir(tmp_path)  # reports/ are written under the working folder
@@ -60,3 +61,4 @@ def test_driver_killed_then_resumed_loses_nothing_and_reruns_nothing(point, trai
             assert path.stat().st_mtime_ns == mtime
     for run_file in (folder / "wandb").glob("**/run-*.wandb"):
         assert run_file.stat().st_size > 100, f"header-only W&B run {run_file}"
+    study_matches_results(folder, "f")  # the searcher's study: each finished trial once, with the stored values
