@@ -119,6 +119,30 @@ def finished_sweep(trained_lm, tmp_path_factory):
     return spec, storage / "t"
 
 
+@pytest.fixture
+def headless_chromium():
+    """A Selenium driver of Debian's chromium, headless; the test is skipped, with the reason, where it is missing."""
+    import shutil
+
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        pytest.skip("chromium and chromedriver are not installed (Debian packages chromium, chromium-driver; "
+                    "`make test` installs them where it has root or password-less sudo)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,900"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
 @pytest.fixture(scope="session")
 def planted_wandb_key() -> str:
     """The fake W&B API key that `finished_sweep` ran with."""

@@ -61,28 +61,13 @@ def test_the_wandb_report_is_built_offline_with_its_panels_and_filters(finished_
     json.dumps(description)  # the spec written beside the HTML is plain JSON
 
 
-def test_headless_chromium_renders_the_report_without_errors_and_loads_every_plot(report):
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver_path):
-        pytest.skip("chromium and chromedriver are not installed (Debian packages chromium, chromium-driver; "
-                    "`make test` installs them where it has root or password-less sudo)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
-        browser.get(Path(report).resolve().as_uri())
-        sizes = browser.execute_script(
-            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight]);")
-        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
-        title = browser.title
-    finally:
-        browser.quit()
+def test_headless_chromium_renders_the_report_without_errors_and_loads_every_plot(report, headless_chromium):
+    browser = headless_chromium
+    browser.get(Path(report).resolve().as_uri())
+    sizes = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight]);")
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    title = browser.title
     assert title.startswith("prunelab report")
     assert len(sizes) >= 3 and all(done and width > 100 and height > 100 for done, width, height in sizes)
     assert errors == []

@@ -109,3 +109,43 @@ def test_pareto_set_of_best_equals_optunas_best_trials(trained_lm, tmp_path, mon
     study = open_study(tmp_path / "p", "p")
     assert len(study.trials) == 4
     assert marked == {trial.user_attrs["trial_id"] for trial in study.best_trials}
+
+
+def test_optuna_dashboard_lists_the_trials_of_a_sweeps_study(finished_sweep, headless_chromium, open_study):
+    """`optuna-dashboard SWEEP/study.journal`, as the README shows it, opened in headless Chromium."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    spec, folder = finished_sweep
+    trials = open_study(folder, spec.name).trials
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dashboard = subprocess.Popen([str(Path(sys.executable).parent / "optuna-dashboard"), str(folder / "study.journal"),
+                                  "--host", "127.0.0.1", "--port", str(port)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                studies = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5))
+                break
+            except OSError:
+                assert time.monotonic() < deadline and dashboard.poll() is None, "optuna-dashboard did not start"
+                time.sleep(0.5)
+        (study,) = studies["study_summaries"]
+        assert study["study_name"] == spec.name
+        headless_chromium.get(f"http://127.0.0.1:{port}/dashboard/studies/{study['study_id']}/trials")
+        expected = [f"Trial {trial.number}" for trial in trials]
+        deadline = time.monotonic() + 60
+        while not all(name in (text := headless_chromium.find_element("tag name", "body").text) for name in expected):
+            assert time.monotonic() < deadline, f"the dashboard page does not list {expected}: {text[:500]!r}"
+            time.sleep(0.5)
+        assert f"{len(trials)} Trials" in text
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=30)
