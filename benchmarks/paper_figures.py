@@ -16,8 +16,11 @@ be re-measured alone and the Markdown regenerated from all of them):
             random trials found, repeated over seeds
   quality   the best pruned WER per target size relative to the unpruned base, from the paper sweep's store
   memory    peak resident memory of one `prunelab prune` run of the small base (four deliverables, evaluated)
+  warm-start, search-scale
+            the persistent study: TPE cold vs warm-started from an earlier search on the search table; one TPE
+            suggestion's time and the journal file's size at 100 to 5,000 finished trials (figures/study.py)
 
-    python benchmarks/paper_figures.py [--sections speed,delivery-compute,delivery-wer,scaling,search,quality,memory] [--sweep runs/paper]
+    python benchmarks/paper_figures.py [--sections speed,...,warm-start,search-scale] [--sweep runs/paper]
 """
 from __future__ import annotations
 
@@ -33,11 +36,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from figures import delivery, memory, quality, render, scaling, search, speed  # noqa: E402
+from figures import delivery, memory, quality, render, scaling, search, speed, study  # noqa: E402
 
 SECTIONS = {"speed": speed.measure, "delivery-compute": delivery.measure_compute, "delivery-wer": delivery.measure_wer,
             "scaling": scaling.measure, "search": search.measure, "quality": quality.measure,
-            "memory": memory.measure}
+            "memory": memory.measure, "warm-start": study.measure_warm_start, "search-scale": study.measure_scale}
 
 
 def machine() -> str:

@@ -122,6 +122,42 @@ def _search(f: dict) -> list[str]:
             "finds the good region of this landscape, not how either scales to the sweep's continuous ranges."]
 
 
+def _warm_start(f: dict) -> list[str]:
+    def cell(s: dict) -> str:
+        if s["median"] is None:
+            return f"never, in {f['budget']} trials"
+        return f"median {s['median']:g}, mean {s['mean']:.1f} (reached in {s['reached']} of {f['seeds']} seeds)"
+
+    return [f"The objective table of section 4 ({f['points']} measured schedule shapes; {f['points_within']} lie within "
+            f"{f['within']:.0%} of its best WER {pct(f['table_best_wer'])}). Per seed, a TPE search ({f['startup_trials']} "
+            f"start-up trials, as `sweeps/schedule-search.yaml`) counts the new trials until one comes within "
+            f"{f['within']:.0%} of the best; warm-started, the study first holds {f['earlier_trials']} trials of an earlier "
+            f"search disjoint from the new one, added with `study.add_trials` as `warm_start:` does: either an independent "
+            f"random search (other seed; in {f['independent_held_goal']} of {f['seeds']} seeds it already held a point "
+            f"within {f['within']:.0%}), or one that missed the goal (random points none of which is within "
+            f"{f['within']:.0%}). Only new trials count.", "",
+            "| TPE | new trials to come within 1% of the best |", "|---|---|",
+            f"| cold | {cell(f['cold'])} |",
+            f"| warm-started from an independent earlier search ({f['earlier_trials']} trials) | {cell(f['warm_independent'])} |",
+            f"| warm-started from an earlier search that missed the goal ({f['earlier_trials']} trials) | "
+            f"{cell(f['warm_missed'])} |"]
+
+
+def _search_scale(f: dict) -> list[str]:
+    lines = [f"A study in a journal file (as `study.journal` in a sweep folder) holding N finished trials from the "
+             f"objective table ({f['params']} categorical parameters). Suggestion time: median of {f['asks']} asks with "
+             f"TPE; with `constant_liar` while {f['running_with_liar']} other trials run. Open: a new Python process "
+             f"importing Optuna and loading the study (what a joining driver or the dashboard pays).", "",
+             "| finished trials | TPE suggestion | with constant_liar, " f"{f['running_with_liar']} running | "
+             "journal file | open in a new process |", "|---|---|---|---|---|"]
+    by = {(r["finished"], r["constant_liar"]): r for r in f["rows"]}
+    for size in sorted({r["finished"] for r in f["rows"]}):
+        plain, liar = by[(size, False)], by[(size, True)]
+        lines.append(f"| {size:,} | {1000 * plain['ask_s']:.0f} ms | {1000 * liar['ask_s']:.0f} ms | "
+                     f"{plain['journal_mb']:.1f} MB | {plain['open_s']:.1f} s |")
+    return lines
+
+
 def _quality(f: dict) -> list[str]:
     lines = [f"Best deliverable per target size in the paper sweep ({f['trials']} trials so far, {f['n_test_utts']} test "
              f"utterances) against the unpruned small base, WER {pct(f['base_wer'])} ({pct(f['base_wer_ci'][0])}-"
@@ -156,6 +192,8 @@ SECTIONS = [("speed", "1. Speed-up vs the FLOP limit", _speed),
             ("delivery-wer", "2. Incremental multi-size delivery: WER of each deliverable", _delivery_wer),
             ("scaling", "3. Sweep scaling", _scaling),
             ("search", "4. Search efficiency: TPE vs random", _search),
+            ("warm-start", "4b. Warm-started search", _warm_start),
+            ("search-scale", "4c. Scale of the search: one suggestion with thousands of trials", _search_scale),
             ("quality", "5. Quality vs size", _quality),
             ("memory", "6. Memory of one pruning run", _memory)]
 

@@ -41,6 +41,16 @@ def _best_table(data: ReportData) -> tuple[list[str], list[list[str]], list[list
     return header, plain, linked
 
 
+def _pareto_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
+    """The Pareto set per target size (no other deliverable of that size has both lower WER and higher speed-up),
+    the same set as `prunelab best --by pareto`."""
+    header = ["target size", "trial", "criterion", "method", "scheduler", "WER (95% CI)", "speed-up"]
+    rows = [[f"{size:g}", r["trial_id"], r["criterion"], r["method"], r["scheduler"],
+             f"{_pct(r['wer'])} ({_pct(r['wer_ci_low'])}-{_pct(r['wer_ci_high'])})", f"{r['speed_ratio']:.2f}x"]
+            for size, front in sorted(data.fronts.items(), reverse=True) for r in front]
+    return header, rows
+
+
 def _href(location: str) -> str:
     return location if "://" in location else Path(location).resolve().as_uri()
 
@@ -149,6 +159,9 @@ def write_report(data: ReportData, out: Path) -> Path:
     if data.notes.strip():
         md += ["## Discussion", "", data.notes.strip(), ""]
     md += ["## Best configuration per target size", "", _md_table(header, plain), ""]
+    pareto_header, pareto_rows = _pareto_table(data)
+    if pareto_rows:
+        md += ["## Pareto set per target size (WER vs speed-up)", "", _md_table(pareto_header, pareto_rows), ""]
     for name, path in images.items():
         md += [f"## {PLOTS[name]}", "", f"![{PLOTS[name]}]({path.name})", ""]
     if importances:
@@ -181,6 +194,7 @@ code {{ background: #f3f3f3; }}
 <h2>Findings</h2>{findings_html}
 {f'<h2>Discussion</h2>{_notes_html(data.notes)}' if data.notes.strip() else ''}
 <h2>Best configuration per target size</h2>{_html_table(header, linked)}
+{f'<h2>Pareto set per target size (WER vs speed-up)</h2>{_html_table(pareto_header, [[html.escape(c) for c in row] for row in pareto_rows])}' if pareto_rows else ''}
 {sections}
 </body></html>
 """

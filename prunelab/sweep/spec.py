@@ -97,6 +97,8 @@ class SweepSpec(Strict):
     search: Literal["optuna-tpe", "optuna-nsga2", "random", "grid"] = "optuna-tpe"
     num_samples: int = Field(default=8, ge=1)
     startup_trials: int = Field(default=10, ge=1)    # optuna-tpe: random trials before TPE models the results
+    # optuna-tpe: running trials count as if they had the worst value seen, so trials suggested while many run differ
+    constant_liar: bool = False
     max_concurrent: int = Field(default=1, ge=1)
     resources: Resources = Resources()
     early_stopping: bool = False

@@ -81,7 +81,8 @@ def _search(spec: SweepSpec, sweep_dir: str, warm_trials: list = ()):
         sampler = NSGAIISampler(seed=spec.seed)
     else:
         metric, mode = SEARCH_METRIC, "min"
-        sampler = (optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=spec.startup_trials) if spec.search == "optuna-tpe"
+        sampler = (optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=spec.startup_trials,
+                                              constant_liar=spec.constant_liar) if spec.search == "optuna-tpe"
                    else optuna.samplers.RandomSampler(seed=spec.seed))
     searcher = make_searcher(OptunaSpace(spec), metric, mode, sampler, sweep_dir, spec.name, warm_trials)
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent)

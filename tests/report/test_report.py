@@ -86,3 +86,17 @@ def test_the_report_states_the_study_set_up_and_includes_the_discussion_escaped(
     assert "<script" not in page
     without = make_report(str(folder), tmp_path / "plain")
     assert "Discussion" not in without.read_text()
+
+
+def test_the_report_marks_the_pareto_set_of_each_target_size_as_best_does(report, finished_sweep):
+    from prunelab.sweep.query import best_configs
+
+    _, folder = finished_sweep
+    md = (report.parent / "report.md").read_text()
+    section = md.split("## Pareto set per target size (WER vs speed-up)")[1].split("\n## ")[0]
+    listed = {tuple(cell.strip() for cell in line.strip("|").split("|")[:2])
+              for line in section.splitlines() if line.startswith("| 0.")}
+    sizes = {float(size) for size, _ in listed}
+    expected = {(f"{size:g}", row["trial_id"]) for size in sizes for row in best_configs(folder, size, "pareto")}
+    assert listed and listed == expected
+    assert "Pareto set per target size" in report.read_text()
