@@ -10,6 +10,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -61,24 +62,38 @@ def trial_device(gpus: float) -> str:
 
 
 def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
+    """Tune's function trainable: `prune_trial` with Tune's trial id, checkpoint and report."""
     import ray
     from ray import tune
 
+    checkpoint = tune.get_checkpoint()
+    # host name and Ray node ID: several Ray nodes may share one host
+    node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:12]}"
+
+    def report(metrics: dict, folder: str) -> None:
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    if checkpoint is None:
+        prune_trial(config, base, spec, sweep_dir, tune.get_context().get_trial_id(), node, None, report)
+    else:
+        with checkpoint.as_directory() as folder:
+            prune_trial(config, base, spec, sweep_dir, tune.get_context().get_trial_id(), node, folder, report)
+
+
+def prune_trial(config: dict, base: dict, spec: dict, sweep_dir: str, trial_id: str, node: str,
+                resume_folder: str | None, report: Callable[[dict, str], None]) -> None:
+    """One trial without Ray: prune the base per its config (continuing from the stage checkpoint in
+    `resume_folder`), evaluate and save every deliverable, and hand each stage's metrics and checkpoint folder to
+    `report` (Tune's, or a plain function: benchmarks/gpu_check.sh runs trials this way)."""
     spec = SweepSpec.model_validate(spec)
     config = trial_config(config)
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
     model = from_payload(base).to(trial_device(spec.resources.gpu))
     corpus, bench = _inputs(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts)
     pruning = prune_config(config, spec)
-    context = tune.get_context()
-    trial_id = context.get_trial_id()
-    # host name and Ray node ID: several Ray nodes may share one host
-    node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:12]}"
     resume = None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            stage_model = load_model(Path(folder) / (STAGE_CHECKPOINT + model.suffix)).to(model.device)
+    if resume_folder is not None:
+        stage_model = load_model(Path(resume_folder) / (STAGE_CHECKPOINT + model.suffix)).to(model.device)
         info = stage_model.info
         resume = Resume(stage_model, info["stage"], info["finetune_steps"], info["wall_s"])
     delivered_wer, delivered_speed, started_at = [], [], time.time()
@@ -110,4 +125,4 @@ def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
                              {"stage": stage.stage, "finetune_steps": stage.finetune_steps, "wall_s": stage.wall_s,
                              "started_at": started_at,
                              "delivered_wer": delivered_wer, "delivered_speed": delivered_speed})
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            report(metrics, folder)
