@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from prunelab.data.benchmarks import NBEST_HELP, RECOGNISERS
 from prunelab.errors import PrunelabError
 
 
@@ -336,7 +337,8 @@ def cmd_build_corpus(args) -> int:
 def cmd_build_nbest(args) -> int:
     from prunelab.data.build_nbest import build_nbest
 
-    build_nbest(args.out, n_dev=args.dev, n_test=args.test, workers=args.workers, seed=args.seed, corpus_dir=args.corpus)
+    build_nbest(args.out, n_dev=args.dev, n_test=args.test, workers=args.workers, seed=args.seed, corpus_dir=args.corpus,
+                recogniser=args.recogniser)
     return 0
 
 
@@ -353,6 +355,7 @@ def cmd_import_nbest(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from prunelab.paths import shipped_specs
     from prunelab.prune.criteria import CRITERIA
     from prunelab.prune.methods import METHODS
     from prunelab.prune.schedulers import SCHEDULERS
@@ -382,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("eval", help="evaluate a model: size, perplexity, rescoring WER with CI, trigram, speed")
     ev.add_argument("model", help="a preset (tiny, small: its cached or shipped base), a prunelab checkpoint, a Hugging "
                                   "Face model folder (save_pretrained layout) or a .gguf file")
-    ev.add_argument("--nbest", default=None, help="N-best Parquet (default: the shipped benchmark)")
+    ev.add_argument("--nbest", default=None, help=NBEST_HELP)
     ev.add_argument("--corpus", default=None, help="corpus folder (default: shipped)")
     ev.add_argument("--vs", default=None, help="paired comparison against this reference model (its dev-tuned weights)")
     ev.add_argument("--speed-vs", default=None, help="measure speed_ratio against this model, alternately in one process")
@@ -415,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--keep-embedding", action="store_true", help="do not prune the embedding / output matrix")
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--corpus", default=None, help="corpus folder (default: shipped)")
-    pr.add_argument("--nbest", default=None, help="N-best Parquet for evaluating deliverables (default: shipped)")
+    pr.add_argument("--nbest", default=None, help=NBEST_HELP + " for evaluating deliverables")
     pr.add_argument("--eval-test-utts", type=int, default=None, help="evaluate on the first N test utterances only")
     pr.add_argument("--no-eval", action="store_true", help="save deliverables without evaluating them")
     pr.add_argument("--force", action="store_true", help="overwrite an earlier run in --out")
@@ -423,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_prune)
 
     sw = commands.add_parser("sweep", help="run a sweep spec on Ray Tune (local Ray unless --address)")
-    sw.add_argument("spec", nargs="?", help="a shipped spec by name (demo, paper, schedule-search; see --list) or a YAML path")
+    sw.add_argument("spec", nargs="?", help=f"a shipped spec by name ({', '.join(shipped_specs())}; see --list) "
+                                            f"or a YAML path")
     sw.add_argument("--list", action="store_true", help="list the shipped sweep specs and exit")
     sw.add_argument("--address", default=None, help="join this Ray cluster instead of starting a local one")
     sw.add_argument("--storage", default=None, help="where the sweep folder goes (default: the spec's storage, runs)")
@@ -489,8 +493,11 @@ def build_parser() -> argparse.ArgumentParser:
     bc = data_commands.add_parser("build-corpus", help="build the text corpus from Debian-packaged public-domain text")
     bc.add_argument("--out", required=True)
     bc.set_defaults(func=cmd_build_corpus)
-    bn = data_commands.add_parser("build-nbest", help="build the N-best benchmark (flite + pocketsphinx), resumable")
+    bn = data_commands.add_parser("build-nbest", help="build an N-best benchmark (flite speech, decoded by pocketsphinx "
+                                  "or Whisper tiny.en), resumable")
     bn.add_argument("--out", required=True, help="Parquet path; shards are kept beside it in OUT.shards/")
+    bn.add_argument("--recogniser", choices=RECOGNISERS, default="pocketsphinx",
+                    help="pocketsphinx (extra [asr]) or whisper (extras [asr,whisper]); default pocketsphinx")
     bn.add_argument("--dev", type=int, default=600)
     bn.add_argument("--test", type=int, default=3000)
     bn.add_argument("--workers", type=int, default=2)

@@ -111,8 +111,10 @@ def test_pareto_set_of_best_equals_optunas_best_trials(trained_lm, tmp_path, mon
     assert marked == {trial.user_attrs["trial_id"] for trial in study.best_trials}
 
 
-def test_optuna_dashboard_lists_the_trials_of_a_sweeps_study(finished_sweep, headless_chromium, open_study):
-    """`optuna-dashboard SWEEP/study.journal`, as the README shows it, opened in headless Chromium."""
+def test_optuna_dashboard_lists_the_trials_of_the_demo_sweeps_study(trained_lm, tmp_path, headless_chromium,
+                                                                     open_study, monkeypatch):
+    """The shipped demo spec (on the test base, with a smaller budget), then `optuna-dashboard SWEEP/study.journal`
+    as the README shows it, opened in headless Chromium."""
     import socket
     import subprocess
     import sys
@@ -120,8 +122,16 @@ def test_optuna_dashboard_lists_the_trials_of_a_sweeps_study(finished_sweep, hea
     import urllib.request
     from pathlib import Path
 
-    spec, folder = finished_sweep
+    from prunelab.sweep.spec import load_spec
+    from prunelab.sweep.tuner import run_sweep
+
+    monkeypatch.chdir(tmp_path)
+    spec = load_spec("demo", {"base": str(trained_lm[2]), "storage": str(tmp_path), "finetune_steps": 2,
+                              "calibration_sequences": 4, "data": {"eval_test_utts": 20}, "wandb": {"mode": "disabled"}})
+    run_sweep(spec)
+    folder = tmp_path / "demo"
     trials = open_study(folder, spec.name).trials
+    assert len(trials) == spec.num_samples == 4
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
