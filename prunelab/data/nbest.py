@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from prunelab.data.benchmarks import DEFAULT_NBEST, SHIPPED_NBEST
 from prunelab.errors import PrunelabError
 
 NBEST_SCHEMA = pa.schema([
@@ -44,8 +45,21 @@ class NBestSet:
     system: str
 
 
-def shipped_nbest_path() -> Path:
-    return Path(str(resources.files("prunelab") / "assets" / "nbest.parquet"))
+def shipped_nbest_path(name: str = DEFAULT_NBEST) -> Path:
+    return Path(str(resources.files("prunelab") / "assets" / SHIPPED_NBEST[name]))
+
+
+def nbest_location(nbest: str | Path | None) -> Path:
+    """The Parquet file meant by `--nbest` / a spec's `data.nbest`: a shipped benchmark's name (None: the default) or
+    a path."""
+    if nbest is None or str(nbest) in SHIPPED_NBEST and not Path(nbest).exists():
+        name = DEFAULT_NBEST if nbest is None else str(nbest)
+        path = shipped_nbest_path(name)
+        if not path.is_file():
+            raise PrunelabError(f"the {name} N-best benchmark is not built: `prunelab data build-nbest --recogniser {name} "
+                                f"--out {path}` builds it")
+        return path
+    return Path(nbest)
 
 
 def _group(table: pa.Table, split: str) -> list[NBestUtterance]:
@@ -61,7 +75,7 @@ def _group(table: pa.Table, split: str) -> list[NBestUtterance]:
 
 def load_nbest(path: str | Path | None = None) -> NBestSet:
     """Read and validate an N-best Parquet file (the shipped one when `path` is None)."""
-    path = shipped_nbest_path() if path is None else Path(path)
+    path = nbest_location(path)
     if not path.is_file():
         raise PrunelabError(f"N-best file {path} does not exist")
     try:

@@ -47,7 +47,7 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print) -> dict
     from prunelab.lm.load import load_model
 
     location = storage.join(sweep_dir, REFERENCE_FILE)
-    key = {"base": str(spec.base), "n_test_utts": len(bench.test.texts)}
+    key = {"base": str(spec.base), "n_test_utts": len(bench.test.texts), "nbest_system": bench.nbest.system}
     if storage.exists(location):
         cached = json.loads(storage.read_bytes(location))
         if cached.get("key") == key:

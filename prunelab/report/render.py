@@ -75,7 +75,8 @@ def _context_lines(data: ReportData) -> list[str]:
         f"{counts['stopped']} stopped early, {counts['error']} failed, {counts['running']} unfinished), "
         f"{counts['deliverables']} evaluated deliverables; search `{spec.search}`, fine-tuning budget "
         f"{_budgets(spec)} steps per trial, base `{spec.base}`.",
-        f"Test set: {refs['key']['n_test_utts']} utterances of the N-best benchmark. Unpruned base: WER "
+        f"Test set: {refs['key']['n_test_utts']} utterances of the N-best benchmark "
+        f"`{refs['key'].get('nbest_system', 'unknown')}` ({data.spec.data.nbest or 'pocketsphinx'}). Unpruned base: WER "
         f"{_pct(base['wer'])} ({_pct(base['wer_ci_low'])}-{_pct(base['wer_ci_high'])}), {base['params_total']:,} "
         f"parameters; Kneser-Ney trigram: WER {_pct(trigram['wer'])} ({_pct(trigram['wer_ci_low'])}-"
         f"{_pct(trigram['wer_ci_high'])}).",
