@@ -100,11 +100,17 @@ def _scaling(f: dict) -> list[str]:
     return lines
 
 
+def trials_cell(summary: dict, budget: int, seeds: int) -> str:
+    """Trials a search needed to reach its goal, over seeds."""
+    if summary["median"] is None:
+        return f"never, in {budget} trials"
+    return (f"median {summary['median']:g}, mean {summary['mean']:.1f} "
+            f"(reached in {summary['reached']} of {seeds} seeds)")
+
+
 def _search(f: dict) -> list[str]:
     def cell(s: dict) -> str:
-        if s["median"] is None:
-            return f"never, in {f['random_budget']} trials"
-        return f"median {s['median']:g}, mean {s['mean']:.1f} (reached in {s['reached']} of {f['seeds']} seeds)"
+        return trials_cell(s, f["random_budget"], f["seeds"])
 
     return [f"Objective table: {f['points']} schedule shapes (5 shapes x stages {{2,3,4,6}} x budget split {{0.6,1,1.6}}), each a "
             f"real {f['criterion']} {f['method']} incremental run of the tiny base to {f['target_size']:g} with "
@@ -124,9 +130,7 @@ def _search(f: dict) -> list[str]:
 
 def _warm_start(f: dict) -> list[str]:
     def cell(s: dict) -> str:
-        if s["median"] is None:
-            return f"never, in {f['budget']} trials"
-        return f"median {s['median']:g}, mean {s['mean']:.1f} (reached in {s['reached']} of {f['seeds']} seeds)"
+        return trials_cell(s, f["budget"], f["seeds"])
 
     return [f"The objective table of section 4 ({f['points']} measured schedule shapes; {f['points_within']} lie within "
             f"{f['within']:.0%} of its best WER {pct(f['table_best_wer'])}). Per seed, a TPE search ({f['startup_trials']} "
