@@ -38,7 +38,12 @@ def preset_folder(name: str) -> Path:
     return home() / "models" / name
 
 
-def ensure_hf_preset(name: str, log=print) -> Path:
+def _progress(line: str) -> None:
+    """First-use progress goes to stderr: stdout may be a command's JSON document (`prunelab eval --json`)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def ensure_hf_preset(name: str, log=_progress) -> Path:
     """The preset's Hugging Face folder in the cache, fetched and converted on first use."""
     folder = preset_folder(name)
     if (folder / "config.json").is_file():
