@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,10 +34,13 @@ class Benchmark:
 
     @classmethod
     def load(cls, corpus_dir=None, nbest_path=None, max_test_utts: int | None = None,
-             corpus: Corpus | None = None) -> "Benchmark":
+             corpus: Corpus | None = None, max_valid_sentences: int | None = None) -> "Benchmark":
         """The benchmark of a corpus folder and N-best file; `corpus`, when given, is that folder already
-        loaded (a caller that has it saves loading the text a second time)."""
+        loaded (a caller that has it saves loading the text a second time). Perplexity is measured on the
+        first `max_valid_sentences` valid sentences when given."""
         corpus, nbest = corpus or load_corpus(corpus_dir), load_nbest(nbest_path)
+        if max_valid_sentences:
+            corpus = replace(corpus, valid=corpus.valid[:max_valid_sentences])
         test = nbest.test[:max_test_utts] if max_test_utts else nbest.test
         return cls(corpus, nbest, NBestMatrix.from_utterances(nbest.dev), NBestMatrix.from_utterances(test))
 

@@ -47,7 +47,8 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print) -> dict
     from prunelab.lm.load import load_model
 
     location = storage.join(sweep_dir, REFERENCE_FILE)
-    key = {"base": str(spec.base), "n_test_utts": len(bench.test.texts), "nbest_system": bench.nbest.system}
+    key = {"base": str(spec.base), "n_test_utts": len(bench.test.texts), "nbest_system": bench.nbest.system,
+           "n_valid_sentences": len(bench.corpus.valid)}
     if storage.exists(location):
         cached = json.loads(storage.read_bytes(location))
         if cached.get("key") == key:
@@ -115,7 +116,8 @@ def collect(sweep_dir: str, log=print) -> ReportData:
     delivered = [r for r in rows if r["wer"] is not None and r["target_size"] is not None]
     if not delivered:
         raise PrunelabError(f"{sweep_dir} has no evaluated deliverable yet: nothing to report")
-    bench = Benchmark.load(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts)
+    bench = Benchmark.load(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts,
+                           max_valid_sentences=spec.data.ppl_valid_sentences)
     for r in delivered:
         if r["utt_errors"] is not None and len(r["utt_errors"]) != len(bench.test.texts):
             raise PrunelabError(f"trial {r['trial_id']} was evaluated on {len(r['utt_errors'])} test utterances, "

@@ -49,10 +49,13 @@ def save_deliverable(location: str, lm: ModelAdapter, info: dict) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def _inputs(corpus_dir: str | None, nbest_path: str | None, eval_test_utts: int | None) -> tuple:
-    """Corpus and benchmark, loaded once per worker process (Tune reuses workers across trials)."""
-    corpus = load_corpus(corpus_dir)
-    return corpus, Benchmark.load(corpus_dir, nbest_path, eval_test_utts, corpus=corpus)
+def _inputs(corpus_dir: str | None, nbest_path: str | None, eval_test_utts: int | None,
+            ppl_valid_sentences: int | None = None) -> tuple:
+    """Corpus and benchmark, loaded once per worker process (Tune reuses workers across trials); the corpus's
+    valid split is the benchmark's (cut to `ppl_valid_sentences`), so every stage's perplexity is on the same text."""
+    bench = Benchmark.load(corpus_dir, nbest_path, eval_test_utts, corpus=load_corpus(corpus_dir),
+                           max_valid_sentences=ppl_valid_sentences)
+    return bench.corpus, bench
 
 
 def trial_device(gpus: float) -> str:
@@ -89,7 +92,7 @@ def prune_trial(config: dict, base: dict, spec: dict, sweep_dir: str, trial_id: 
     config = trial_config(config)
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
     model = from_payload(base).to(trial_device(spec.resources.gpu))
-    corpus, bench = _inputs(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts)
+    corpus, bench = _inputs(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts, spec.data.ppl_valid_sentences)
     pruning = prune_config(config, spec)
     resume = None
     if resume_folder is not None:

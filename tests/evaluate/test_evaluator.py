@@ -35,3 +35,12 @@ def test_comparison_with_itself_is_zero_and_speed_ratio_near_one(trained_lm, ben
     assert m["wer_diff"] == 0 and m["wer_diff_ci_low"] == 0 and m["wer_diff_ci_high"] == 0
     assert m["vs"]["wer"] == m["wer"]
     assert 0.5 < m["speed_ratio"] < 2.0
+
+
+def test_perplexity_on_the_first_valid_sentences_when_asked(trained_lm, small_corpus):
+    from prunelab.lm.score import perplexity
+
+    bench = Benchmark.load(max_test_utts=20, corpus=small_corpus, max_valid_sentences=50)
+    assert bench.corpus.valid == small_corpus.valid[:50] and bench.corpus.train is small_corpus.train
+    lm = trained_lm[0]
+    assert perplexity(lm, bench.corpus.valid) != perplexity(lm, small_corpus.valid)
