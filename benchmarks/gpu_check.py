@@ -51,6 +51,7 @@ def smollm2_shaped(corpus, layers: int):
 
 
 def small_nbest(path: Path, dev: int, test: int) -> Path:
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -61,7 +62,7 @@ def small_nbest(path: Path, dev: int, test: int) -> Path:
     for split, count in (("dev", dev), ("test", test)):
         ids = sorted(set(table.filter(pc.equal(table["split"], split))["utt_id"].to_pylist()))[:count]
         keep += ids
-    pq.write_table(table.filter(pc.is_in(table["utt_id"], value_set=__import__("pyarrow").array(keep))), path)
+    pq.write_table(table.filter(pc.is_in(table["utt_id"], value_set=pa.array(keep))), path)
     return path
 
 

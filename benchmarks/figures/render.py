@@ -1,6 +1,7 @@
 """reports/benchmarks.md from the measured figures (reports/benchmarks.json); a section not yet measured says so."""
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -109,8 +110,7 @@ def trials_cell(summary: dict, budget: int, seeds: int) -> str:
 
 
 def _search(f: dict) -> list[str]:
-    def cell(s: dict) -> str:
-        return trials_cell(s, f["random_budget"], f["seeds"])
+    cell = functools.partial(trials_cell, budget=f["random_budget"], seeds=f["seeds"])
 
     return [f"Objective table: {f['points']} schedule shapes (5 shapes x stages {{2,3,4,6}} x budget split {{0.6,1,1.6}}), each a "
             f"real {f['criterion']} {f['method']} incremental run of the tiny base to {f['target_size']:g} with "
@@ -129,8 +129,7 @@ def _search(f: dict) -> list[str]:
 
 
 def _warm_start(f: dict) -> list[str]:
-    def cell(s: dict) -> str:
-        return trials_cell(s, f["budget"], f["seeds"])
+    cell = functools.partial(trials_cell, budget=f["budget"], seeds=f["seeds"])
 
     return [f"The objective table of section 4 ({f['points']} measured schedule shapes; {f['points_within']} lie within "
             f"{f['within']:.0%} of its best WER {pct(f['table_best_wer'])}). Per seed, a TPE search ({f['startup_trials']} "
