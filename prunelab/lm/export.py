@@ -50,6 +50,8 @@ def export_model(lm: ModelAdapter, out: str | Path) -> dict:
                             f"deliverables; a word-LM checkpoint loads with prunelab (`prunelab eval`)")
     from safetensors.torch import save_file
 
+    from prunelab.lm.hf_load import write_boundaries
+
     with atomic_folder(out) as staging:
         exported = lm.clone()
         exported.apply_masks()
@@ -73,4 +75,5 @@ def export_model(lm: ModelAdapter, out: str | Path) -> dict:
             save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})
             (staging / REMOTE_CODE).write_text(inspect.getsource(remote_code))
         exported.tokenizer.hf.save_pretrained(staging)
+        write_boundaries(staging, exported.tokenizer.boundaries)  # prunelab reloads it scoring the same way
     return {"out": str(out), "remote_code": changes is None}

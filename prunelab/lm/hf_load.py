@@ -3,7 +3,8 @@ and deliverables as folders.
 
 A deliverable folder holds `config.json` (the base's config: one head count and FFN width for all layers),
 the tokenizer files, `model.safetensors` (the pruned weights, shared tensors once), `masks.safetensors`
-(unstructured pruning) and `prunelab.json`, the manifest of the pruned shapes: every matrix's [out, in]
+(unstructured pruning), `sentence_boundaries.json` (the tokens that frame each scored sentence, see
+`prunelab.lm.tokenizer`) and `prunelab.json`, the manifest of the pruned shapes: every matrix's [out, in]
 shape and rank, per layer. Loading builds the base layout from the config, gives the matrices the
 manifest's shapes and loads the weights strictly: nothing is unpickled."""
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from prunelab.atomic import atomic_folder
 from prunelab.errors import PrunelabError
 from prunelab.lm.hf_adapter import LAYOUTS, SUPPORTED, HFCausalLM
-from prunelab.lm.tokenizer import SubwordTokenizer
+from prunelab.lm.tokenizer import SENTENCE_BOUNDARIES, SubwordTokenizer
 
 MANIFEST = "prunelab.json"
 MANIFEST_FORMAT = "prunelab-hf-deliverable"
@@ -32,16 +33,43 @@ def _transformers():
     return transformers
 
 
-def adapter_for(model, tokenizer, source: str = "") -> HFCausalLM:
+def adapter_for(model, tokenizer, source: str = "", boundaries: dict | None = None) -> HFCausalLM:
     """The adapter whose layout the model's modules have; one line naming the architecture otherwise."""
     for layout in LAYOUTS:
         if layout.matches(model):
-            lm = layout(model.eval(), SubwordTokenizer(tokenizer))
+            lm = layout(model.eval(), _subword_tokenizer(tokenizer, boundaries, source))
             lm.source = source
             return lm
     architectures = getattr(model.config, "architectures", None) or [type(model).__name__]
     raise PrunelabError(f"{source or 'the model'}: architecture {', '.join(architectures)} is not supported; "
                         f"supported: {SUPPORTED}")
+
+
+def _subword_tokenizer(tokenizer, boundaries: dict | None, source) -> SubwordTokenizer:
+    try:
+        return SubwordTokenizer(tokenizer, boundaries)
+    except ValueError as error:
+        where = Path(source) / SENTENCE_BOUNDARIES if boundaries else source
+        raise PrunelabError(f"{where}: {error}") from error
+
+
+def read_boundaries(folder: Path) -> dict | None:
+    """The folder's `sentence_boundaries.json` ({"bos": token, "eos": token}), or None where it has none."""
+    path = folder / SENTENCE_BOUNDARIES
+    if not path.is_file():
+        return None
+    try:
+        boundaries = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise PrunelabError(f"{path}: not readable JSON: {error}") from error
+    if not isinstance(boundaries, dict) or set(boundaries) != {"bos", "eos"} \
+            or not all(isinstance(token, str) for token in boundaries.values()):
+        raise PrunelabError(f'{path}: must be {{"bos": token, "eos": token}} (two strings), got {boundaries!r}')
+    return boundaries
+
+
+def write_boundaries(folder: Path, boundaries: dict) -> None:
+    (folder / SENTENCE_BOUNDARIES).write_text(json.dumps(boundaries, indent=1) + "\n")
 
 
 def _tokenizer(folder: Path, gguf_file: str | None = None):
@@ -72,7 +100,7 @@ def load_hf_model(path: str | Path) -> HFCausalLM:
         model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
     except (OSError, ValueError) as error:
         raise PrunelabError(f"{path}: the weights do not load: {str(error).splitlines()[0]}") from error
-    return adapter_for(model, tokenizer, str(path))
+    return adapter_for(model, tokenizer, str(path), read_boundaries(path))
 
 
 def _config(folder: Path):
@@ -138,6 +166,7 @@ def save_hf_deliverable(lm: HFCausalLM, path: str | Path, info: dict | None = No
     with atomic_folder(path) as staging:
         lm.config.save_pretrained(staging)
         lm.tokenizer.hf.save_pretrained(staging)
+        write_boundaries(staging, lm.tokenizer.boundaries)
         save_model(lm.model, str(staging / WEIGHTS))
         if lm.masks:
             save_file({name: mask.to(torch.uint8).contiguous() for name, mask in lm.masks.items()}, str(staging / MASKS))
@@ -162,7 +191,7 @@ def load_hf_deliverable(folder: str | Path) -> HFCausalLM:
     config = _config(folder)
     tokenizer = _tokenizer(folder)
     model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    lm = adapter_for(model, tokenizer, str(folder))
+    lm = adapter_for(model, tokenizer, str(folder), read_boundaries(folder))
     if manifest.get("layout") != lm.layout:
         raise PrunelabError(f"{folder}: the manifest says layout {manifest.get('layout')!r}, the config builds {lm.layout!r}")
     try:

