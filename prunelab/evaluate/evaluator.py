@@ -20,7 +20,7 @@ from prunelab.lm.vocab import Vocab
 
 TRIGRAM_VOCAB = 20000  # the trigram's own word vocabulary when the LM's tokenizer has none (subword LMs)
 
-SPEED_SENTENCES = 1024
+SPEED_SENTENCES = 1024  # test hypotheses the speed is timed on (a spec's data.speed_sentences sets it for a sweep)
 
 
 @dataclass
@@ -44,9 +44,10 @@ class Benchmark:
         test = nbest.test[:max_test_utts] if max_test_utts else nbest.test
         return cls(corpus, nbest, NBestMatrix.from_utterances(nbest.dev), NBestMatrix.from_utterances(test))
 
-    def speed_sentences(self) -> list[str]:
+    def speed_sentences(self, count: int = SPEED_SENTENCES) -> list[str]:
+        """`count` test hypotheses drawn with a fixed seed: every model is timed on the same text."""
         texts = [t for t in self.test.flat_texts() if t]
-        return random.Random(0).sample(texts, min(SPEED_SENTENCES, len(texts)))
+        return random.Random(0).sample(texts, min(count, len(texts)))
 
 
 Scorer = Callable[[list[str]], list[float]]
@@ -86,11 +87,15 @@ def trigram_vocab(lm: ModelAdapter, bench: Benchmark) -> Vocab:
 
 def evaluate_model(model: ModelAdapter, bench: Benchmark, *, vs: ModelAdapter | None = None,
                    speed_vs: ModelAdapter | None = None, trigram: bool = True,
-                   speed: bool = True, speed_repeats: int = 5, threads: int = 1) -> dict:
+                   speed: bool = True, speed_repeats: int = 5, speed_sentences: int = SPEED_SENTENCES,
+                   threads: int = 1, test_perplexity: bool = True) -> dict:
+    """The documented metrics; a sweep's trials leave out `ppl_test` (`test_perplexity=False`): they record
+    `ppl_valid` only, and a 135M-parameter LM spends minutes per deliverable on the test text."""
     test = bench.test
     result: dict = dict(model.param_counts())
     result["ppl_valid"] = perplexity(model, bench.corpus.valid)
-    result["ppl_test"] = perplexity(model, bench.corpus.test)
+    if test_perplexity:
+        result["ppl_test"] = perplexity(model, bench.corpus.test)
     own = rescore(bench, neural_scorer(model))
     own_errors = own.test_errors(test)
     result.update(wer_figures(bench, own_errors))
@@ -124,6 +129,6 @@ def evaluate_model(model: ModelAdapter, bench: Benchmark, *, vs: ModelAdapter | 
                    "wer_diff_retuned_ci_low": retuned.low, "wer_diff_retuned_ci_high": retuned.high},
         })
     if speed:
-        result.update(measure_speed(model, bench.speed_sentences(), repeats=speed_repeats, threads=threads,
+        result.update(measure_speed(model, bench.speed_sentences(speed_sentences), repeats=speed_repeats, threads=threads,
                                     reference=speed_vs))
     return result

@@ -109,8 +109,9 @@ def prune_trial(config: dict, base: dict, spec: dict, sweep_dir: str, trial_id: 
                    "wall_s": stage.wall_s, "node": node, "delivered": stage.delivered, "started_at": started_at,
                    "final": stage.stage == stage.n_stages}
         if stage.delivered:
-            result = evaluate_model(stage.model, bench, trigram=False, speed_vs=model,
-                                    speed_repeats=3, threads=max(1, int(spec.resources.cpu)))
+            result = evaluate_model(stage.model, bench, trigram=False, speed_vs=model, speed_repeats=3,
+                                    speed_sentences=spec.data.speed_sentences, threads=max(1, int(spec.resources.cpu)),
+                                    test_perplexity=False)
             path = save_deliverable(storage.join(deliverables_dir(sweep_dir, trial_id), deliverable_name(stage.target_size, model.suffix)),
                                     stage.model, {**result, "trial_config": config})
             delivered_wer.append(result["wer"])

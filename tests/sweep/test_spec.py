@@ -15,7 +15,7 @@ def write(tmp_path, data):
 
 
 def test_shipped_specs_are_valid():
-    for name in ("demo", "paper", "schedule-search"):
+    for name in ("demo", "paper", "schedule-search", "paper-budget", "smollm2"):
         spec = load_spec(f"sweeps/{name}.yaml")
         assert spec.name == name
 
@@ -37,6 +37,7 @@ def test_valid_spec_sorts_target_sizes_and_applies_overrides(tmp_path):
     (dict(colour="red"), "unknown key 'colour'"),
     (dict(search="bayes"), "search: 'bayes' is not allowed"),
     (dict(finetune_steps=[200, -1]), "finetune_steps: fine-tuning budgets must be distinct integers >= 0, got [200, -1]"),
+    (dict(data={"speed_sentences": 0}), "data.speed_sentences: Input should be greater than or equal to 1"),
     (dict(incremental_mode="each"), "incremental_mode: 'each' is not allowed; expected 'multi-size' or 'per-size'"),
 ])
 def test_invalid_specs_name_the_field_and_allowed_values(tmp_path, change, message):

@@ -1,13 +1,14 @@
 """The trial body without Ray (`prune_trial`): what benchmarks/gpu_check.sh runs on a machine without Ray."""
 from pathlib import Path
 
+from prunelab.evaluate.evaluator import Benchmark
 from prunelab.lm.load import load_model
 from prunelab.sweep.spec import parse_spec
 from prunelab.sweep.trial import prune_trial
 
 
 def test_a_trial_runs_without_ray_and_reports_each_stage_with_a_checkpoint(trained_lm, tmp_path):
-    spec = parse_spec(dict(name="plain", base=str(trained_lm[2]), data={"eval_test_utts": 20}, target_sizes=[0.6, 0.4],
+    spec = parse_spec(dict(name="plain", base=str(trained_lm[2]), data={"eval_test_utts": 20, "speed_sentences": 16}, target_sizes=[0.6, 0.4],
                            criteria=["magnitude"], methods=["lowrank"], schedulers=["incremental"],
                            schedule={"stages": {"low": 2, "high": 2}}, finetune_steps=2, calibration_sequences=4))
     config = {"criterion": "magnitude", "method": "lowrank", "scheduler": "incremental", "shape": "polynomial",
@@ -26,3 +27,7 @@ def test_a_trial_runs_without_ray_and_reports_each_stage_with_a_checkpoint(train
     assert all(files == ["stage.pt"] for _, files in reports)
     assert all(Path(m["checkpoint"]).is_file() for m in delivered)
     assert reports[-1][0]["wer_mean"] == (delivered[0]["wer"] + delivered[1]["wer"]) / 2
+    info = load_model(delivered[-1]["checkpoint"]).info
+    speed_text = Benchmark.load(max_test_utts=20).speed_sentences(16)
+    assert info["speed_tokens"] == sum(len(base.tokenizer.ids(s)) - 1 for s in speed_text)  # data.speed_sentences
+    assert "ppl_valid" in info and "ppl_test" not in info  # a trial records ppl_valid only
