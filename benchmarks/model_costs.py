@@ -1,19 +1,24 @@
 """What pruning a model costs on this machine: loading, scoring speed, one fine-tuning step, calibration, and
 each method's one-shot pruning to a size, whose deliverable is reloaded and exported for plain transformers.
 
-    python benchmarks/model_costs.py [MODEL] [--size 0.5] [--threads 2] [--batch 8]
+    python benchmarks/model_costs.py [MODEL] [--size 0.5] [--threads 2] [--batch 8] [--memory]
 
 MODEL is anything `prunelab eval` accepts (default smollm2-135m). Prints one line per figure; times are
-wall-clock medians of the repeats stated on each line."""
+wall-clock medians of the repeats stated on each line. `--memory` adds the peak resident memory of one
+`prunelab prune` run of MODEL with calibration and fine-tuning (a child process; see MEMORY_RUN)."""
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from figures.memory import peak_rss  # noqa: E402
 
 from prunelab.data.text import load_corpus
 from prunelab.lm.load import load_model
@@ -21,6 +26,13 @@ from prunelab.lm.score import sentence_logprobs
 from prunelab.lm.train import make_optimizer, random_batch, training_step
 from prunelab.prune.calibration import calibrate
 from prunelab.prune.run import PruneConfig, run_pruning
+
+
+# what a pruning run holds at its peak: the base, the model being pruned, calibration statistics, AdamW state and
+# bf16 fine-tuning activations, two deliverables saved. Without evaluation (scoring holds one batch of 128
+# sentences and 128-token logit chunks), which would take most of an hour on 2 cores.
+MEMORY_RUN = ["--criterion", "activation", "--method", "lowrank", "--scheduler", "incremental", "--target-size", "0.4",
+              "--deliver", "0.7", "--stages", "3", "--finetune-steps", "12", "--calibration-sequences", "32", "--no-eval"]
 
 
 def timed(function, repeats: int = 1) -> tuple[float, object]:
@@ -39,6 +51,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8, help="fine-tuning batch (sequences of the model's context)")
     parser.add_argument("--methods", default="unstructured,structured,lowrank")
+    parser.add_argument("--memory", action="store_true", help="also the peak memory of one pruning run (MEMORY_RUN)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     corpus = load_corpus()
@@ -77,6 +90,10 @@ def main() -> None:
                 exported = f", export {'with' if result['remote_code'] else 'without'} remote code"
         print(f"{method} to {args.size}: size {stages[-1].achieved_size:.4f} in {seconds:.1f} s (magnitude, no "
               f"fine-tuning); reload {'identical' if same else 'DIFFERENT'}{exported}", flush=True)
+    if args.memory:
+        peak_mb, wall_s = peak_rss(["prune", args.model, *MEMORY_RUN])
+        print(f"peak memory of one pruning run: {peak_mb / 1024:.2f} GB resident in {wall_s:.0f} s "
+              f"(prunelab prune {args.model} {' '.join(MEMORY_RUN)})", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,20 @@ COMMAND = ["prune", "small", "--criterion", "activation", "--method", "lowrank",
 GOAL_MB = 1500
 
 
-def measure(args) -> dict:
+def peak_rss(arguments: list[str]) -> tuple[float, float]:
+    """(peak resident MB, wall seconds) of `prunelab ARGUMENTS --out DIR` run as a child process; the kernel's
+    accounting of that one child (wait4), so nothing else on the machine is counted."""
     prunelab = str(Path(sys.executable).with_name("prunelab"))
     with tempfile.TemporaryDirectory() as folder:
-        command = [prunelab, *COMMAND, "--out", str(Path(folder) / "run")]
+        command = [prunelab, *arguments, "--out", str(Path(folder) / "run")]
         started = time.monotonic()
         _, status, usage = os.wait4(subprocess.Popen(command).pid, 0)
         if os.waitstatus_to_exitcode(status):
             raise RuntimeError(f"{' '.join(command)} exited with {os.waitstatus_to_exitcode(status)}")
-    return {"command": "prunelab " + " ".join(COMMAND) + " --out DIR", "peak_rss_mb": usage.ru_maxrss / 1024,
-            "wall_s": round(time.monotonic() - started, 1), "goal_mb": GOAL_MB}
+    return usage.ru_maxrss / 1024, round(time.monotonic() - started, 1)
+
+
+def measure(args) -> dict:
+    peak_mb, wall_s = peak_rss(COMMAND)
+    return {"command": "prunelab " + " ".join(COMMAND) + " --out DIR", "peak_rss_mb": peak_mb, "wall_s": wall_s,
+            "goal_mb": GOAL_MB}
