@@ -12,6 +12,7 @@ from torch.utils.checkpoint import checkpoint
 
 from prunelab.data.text import Corpus
 from prunelab.lm.model import PRESETS, LMConfig, TransformerLM
+from prunelab.lm.precision import resolve_precision
 from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.score import perplexity
 from prunelab.lm.vocab import Vocab
@@ -31,7 +32,8 @@ class TrainConfig:
     eval_sentences: int = 1500     # valid subset for progress lines; the final figure uses the whole split
     seed: int = 0
     threads: int | None = None
-    precision: str = "bf16"        # "bf16": autocast matmuls to bfloat16 (fp32 master weights); "fp32"
+    precision: str = "auto"        # "bf16": autocast matmuls to bfloat16 (fp32 master weights); "fp32"; "auto":
+                                   # bf16 where the device has bf16 instructions (prunelab.lm.precision)
     checkpoint_every_minutes: float = 10.0  # how often `train_or_load_base` saves a partial checkpoint
 
 
@@ -81,13 +83,14 @@ def summed_output_loss(decode: Callable[[torch.Tensor], torch.Tensor], hidden: t
 
 
 def training_step(lm: ModelAdapter, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
-                  targets: torch.Tensor, precision: str = "bf16", grad_clip: float = 1.0,
+                  targets: torch.Tensor, precision: str = "auto", grad_clip: float = 1.0,
                   micro_batch: int = MICRO_BATCH) -> float:
     """One optimizer step on next-token cross-entropy over the whole batch; returns the loss.
 
     The batch runs in slices of `micro_batch` sequences whose gradients add up to the whole batch's
     (each slice's summed loss over the batch's token count), so memory stays bounded without changing the step."""
     optimizer.zero_grad(set_to_none=True)
+    precision = resolve_precision(precision, inputs.device)
     total = 0.0
     for start in range(0, len(inputs), micro_batch):
         part_inputs, part_targets = inputs[start:start + micro_batch], targets[start:start + micro_batch]
@@ -108,8 +111,7 @@ def train_base(corpus: Corpus, preset: str, config: TrainConfig,
     fresh warm-up and cosine schedule; returns model, vocabulary and a summary of this run."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
-    if config.precision not in ("bf16", "fp32"):
-        raise ValueError(f"unknown precision {config.precision!r}; expected bf16 or fp32")
+    resolve_precision(config.precision, "cpu")  # an unknown precision fails before anything is built
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -153,5 +155,6 @@ def train_base(corpus: Corpus, preset: str, config: TrainConfig,
     elapsed = time.monotonic() - started
     summary = {"preset": preset, "steps": step, "tokens": tokens_seen, "train_minutes": round(elapsed / 60, 2),
                "tokens_per_s": round(tokens_seen / elapsed, 1), "epochs": round(tokens_seen / len(stream), 3),
+               "precision": resolve_precision(config.precision, "cpu"),
                "history": history, "train_config": {k: v for k, v in vars(config).items()}}
     return model, vocab, summary
