@@ -271,7 +271,7 @@ def cmd_report(args) -> int:
         raise PrunelabError("give a sweep (NAME|PATH) to report on, or --publish SPEC")
     from prunelab.sweep.query import find_sweep
 
-    index = make_report(find_sweep(args.sweep), args.out, args.wandb_entity, notes=args.notes)
+    index = make_report(find_sweep(args.sweep), args.out, args.wandb_entity, notes=args.notes, nbest=args.nbest)
     print(f"wrote the report {index} (and report.md, PNG plots, {SPEC_FILE})")
     if args.wandb:
         if not _wandb_logged_in():
@@ -465,7 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp = commands.add_parser("report", help="generate a sweep's report: reports/NAME/index.html, report.md, PNG plots, "
                                             "and a W&B Report")
     rp.add_argument("sweep", nargs="?", help="sweep name (under runs/), folder or URI")
-    rp.add_argument("--out", default=None, help="report folder (default reports/NAME)")
+    rp.add_argument("--out", default=None, help="report folder (default reports/NAME; with --nbest, "
+                                                "reports/NAME/nbest-OTHER)")
+    rp.add_argument("--nbest", default=None, help="evaluate every deliverable on another N-best benchmark than the "
+                                                  "sweep's (a shipped one by name: pocketsphinx, whisper; or a Parquet "
+                                                  "path), all its test utterances, and report on those figures "
+                                                  "(cached in the sweep folder under evaluations/)")
     rp.add_argument("--wandb", action="store_true", help="also publish a W&B Report (needs `wandb login`; otherwise "
                                                          "says how to publish the written spec later)")
     rp.add_argument("--wandb-entity", default=None, help="W&B user or team that owns the report")

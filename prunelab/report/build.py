@@ -1,9 +1,11 @@
 """Everything a report shows, computed from the sweep's Parquet store (and, for the reference lines, from
 evaluating the sweep's base model and the Kneser-Ney trigram on the same test utterances, cached in the
-sweep folder as reference.json)."""
+sweep folder as reference.json). With another N-best benchmark (`prunelab report --nbest`), the deliverables
+are evaluated on it first (`prunelab.report.reevaluate`) and everything is computed from those figures."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import numpy as np
 from prunelab import storage
 from prunelab.errors import PrunelabError
 from prunelab.report.findings import Finding, all_findings
-from prunelab.sweep.query import best_configs, pareto_front
+from prunelab.sweep.query import pareto_front, rank_rows
 from prunelab.sweep.spec import SweepSpec
 from prunelab.record import SCHEDULE_KEYS
 from prunelab.sweep.store import read_results
@@ -35,18 +37,21 @@ class ReportData:
     importances: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     notes: str = ""  # the Discussion section (Markdown written by people, `prunelab report --notes`)
+    reevaluated: bool = False  # the deliverables were evaluated on another benchmark than the sweep's own
 
 
 def load_spec_of(sweep_dir: str) -> SweepSpec:
     return SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
 
 
-def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print) -> dict:
-    """WER of the unpruned base and of the Kneser-Ney trigram on the sweep's test utterances (computed once)."""
+def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_benchmark: bool = False) -> dict:
+    """WER of the unpruned base and of the Kneser-Ney trigram on the sweep's test utterances (computed once;
+    on another benchmark, cached beside the deliverables' figures on it)."""
     from prunelab.evaluate.evaluator import evaluate_model
     from prunelab.lm.load import load_model
+    from prunelab.report.reevaluate import cache_folder
 
-    location = storage.join(sweep_dir, REFERENCE_FILE)
+    location = storage.join(cache_folder(sweep_dir, bench) if other_benchmark else sweep_dir, REFERENCE_FILE)
     key = {"base": str(spec.base), "n_test_utts": len(bench.test.texts), "nbest_system": bench.nbest.system,
            "n_valid_sentences": len(bench.corpus.valid)}
     if storage.exists(location):
@@ -108,26 +113,36 @@ def _wandb_runs(sweep_dir: str, trial_ids: set[str]) -> dict[str, str]:
     return found
 
 
-def collect(sweep_dir: str, log=print) -> ReportData:
+def collect(sweep_dir: str, log=print, nbest: str | None = None) -> ReportData:
+    """The report's figures; `nbest`: another N-best benchmark (a shipped name or a Parquet path) to evaluate the
+    deliverables on, all of its test utterances (None: the sweep's own figures)."""
     from prunelab.evaluate.evaluator import Benchmark
+    from prunelab.report.reevaluate import reevaluated_rows
 
     spec = load_spec_of(sweep_dir)
     rows = read_results(sweep_dir).to_pylist()
     delivered = [r for r in rows if r["wer"] is not None and r["target_size"] is not None]
     if not delivered:
         raise PrunelabError(f"{sweep_dir} has no evaluated deliverable yet: nothing to report")
-    bench = Benchmark.load(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts,
-                           max_valid_sentences=spec.data.ppl_valid_sentences)
+    if nbest is not None:
+        bench = Benchmark.load(spec.data.corpus, nbest, max_valid_sentences=spec.data.ppl_valid_sentences)
+        delivered = reevaluated_rows(sweep_dir, delivered, bench, log)
+        evaluated = {(r["trial_id"], r["target_size"]): r for r in delivered}
+        rows = [evaluated.get((r["trial_id"], r["target_size"]), r) for r in rows]
+    else:
+        bench = Benchmark.load(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts,
+                               max_valid_sentences=spec.data.ppl_valid_sentences)
     for r in delivered:
         if r["utt_errors"] is not None and len(r["utt_errors"]) != len(bench.test.texts):
             raise PrunelabError(f"trial {r['trial_id']} was evaluated on {len(r['utt_errors'])} test utterances, "
                                 f"the sweep's benchmark has {len(bench.test.texts)}: was the N-best file changed?")
-    references = reference_figures(sweep_dir, spec, bench, log)
+    references = reference_figures(sweep_dir, spec, bench, log, other_benchmark=nbest is not None)
     best, fronts = {}, {}
+    listing = [{k: v for k, v in r.items() if k != "utt_errors"} for r in delivered]
     for size in sorted({r["target_size"] for r in delivered}, reverse=True):
         try:
-            best[size] = best_configs(sweep_dir, size, "wer", 1)[0]
-            fronts[size] = best_configs(sweep_dir, size, "pareto", 1000)
+            best[size] = rank_rows(listing, size, "wer", 1)[0]
+            fronts[size] = rank_rows(listing, size, "pareto", 1000)
         except PrunelabError:  # no deliverable within the size tolerance
             fronts[size] = pareto_front([r for r in delivered if r["target_size"] == size])
     statuses = [r["status"] for r in {r["trial_id"]: r for r in rows}.values()]
@@ -136,12 +151,16 @@ def collect(sweep_dir: str, log=print) -> ReportData:
     importances = _importances(rows) if spec.search.startswith("optuna") else {}
     return ReportData(spec.name, sweep_dir, spec, rows, references, best, fronts,
                       all_findings(delivered, bench.test.ref_words), _wandb_runs(sweep_dir, {r["trial_id"] for r in rows}),
-                      importances, counts)
+                      importances, counts, reevaluated=nbest is not None)
 
 
 def schedule_keys() -> list[str]:
     return [k for k in SCHEDULE_KEYS if k != "shape"]
 
 
-def default_out(name: str) -> Path:
-    return Path("reports") / name
+def default_out(name: str, nbest: str | None = None) -> Path:
+    """reports/NAME; a report on another benchmark than the sweep's goes inside it, reports/NAME/nbest-OTHER
+    (OTHER: the shipped benchmark's name as given, `whisper`, or the Parquet file's stem)."""
+    if nbest is None:
+        return Path("reports") / name
+    return Path("reports") / name / ("nbest-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(nbest).stem) or "other"))

@@ -76,7 +76,11 @@ def _context_lines(data: ReportData) -> list[str]:
         f"{counts['deliverables']} evaluated deliverables; search `{spec.search}`, fine-tuning budget "
         f"{_budgets(spec)} steps per trial, base `{spec.base}`.",
         f"Test set: {refs['key']['n_test_utts']} utterances of the N-best benchmark "
-        f"`{refs['key'].get('nbest_system', 'unknown')}` ({data.spec.data.nbest or 'pocketsphinx'}). Unpruned base: WER "
+        f"`{refs['key'].get('nbest_system', 'unknown')}` "
+        + (f"(not the sweep's own, {data.spec.data.nbest or 'pocketsphinx'}: every deliverable was evaluated on it "
+           f"for this report with `prunelab report --nbest`; speed ratios are the sweep's). "
+           if data.reevaluated else f"({data.spec.data.nbest or 'pocketsphinx'}). ")
+        + f"Unpruned base: WER "
         f"{_pct(base['wer'])} ({_pct(base['wer_ci_low'])}-{_pct(base['wer_ci_high'])}), {base['params_total']:,} "
         f"parameters; Kneser-Ney trigram: WER {_pct(trigram['wer'])} ({_pct(trigram['wer_ci_low'])}-"
         f"{_pct(trigram['wer_ci_high'])}).",
@@ -101,7 +105,8 @@ def _setup_lines(data: ReportData) -> list[str]:
         f"data-driven criteria; incremental schedules: shapes {', '.join(schedule.shapes)}, stages "
         f"{_span(schedule.stages.low, schedule.stages.high)}, exponent {_span(schedule.exponent.low, schedule.exponent.high)}, "
         f"budget split {_span(schedule.budget_split.low, schedule.budget_split.high)}.",
-        f"Deliverables evaluated on {spec.data.eval_test_utts or 'all'} test utterances; search `{spec.search}`"
+        f"Deliverables evaluated on {'all' if data.reevaluated else spec.data.eval_test_utts or 'all'} test "
+        f"utterances; search `{spec.search}`"
         f"{'' if spec.search == 'grid' else f' ({spec.num_samples} samples)'}; {spec.max_concurrent} trials at once, "
         f"{spec.resources.cpu:g} CPU each; trials ran on host(s) {', '.join(hosts)}.",
     ]

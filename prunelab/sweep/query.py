@@ -33,11 +33,16 @@ def pareto_front(rows: list[dict]) -> list[dict]:
 
 
 def best_configs(sweep_dir: str | Path, target_size: float, by: str = "wer", top: int = 5) -> list[dict]:
-    if by not in ORDERS:
-        raise PrunelabError(f"--by must be one of {', '.join(ORDERS)}, got {by!r}")
     # per-utterance errors are for paired comparisons (reports), not for a listing
     rows = [r for r in read_results(sweep_dir).drop_columns(["utt_errors"]).to_pylist()
             if r["wer"] is not None and r["target_size"] is not None]
+    return rank_rows(rows, target_size, by, top)
+
+
+def rank_rows(rows: list[dict], target_size: float, by: str = "wer", top: int = 5) -> list[dict]:
+    """The evaluated deliverables of `target_size` (within the size tolerance), best first by `by`."""
+    if by not in ORDERS:
+        raise PrunelabError(f"--by must be one of {', '.join(ORDERS)}, got {by!r}")
     sizes = sorted({r["target_size"] for r in rows}, reverse=True)
     matching = [r for r in rows if abs(r["target_size"] - target_size) < 1e-9
                 and abs(r["achieved_size"] - target_size) <= SIZE_TOLERANCE]
