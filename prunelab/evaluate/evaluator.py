@@ -88,12 +88,14 @@ def trigram_vocab(lm: ModelAdapter, bench: Benchmark) -> Vocab:
 def evaluate_model(model: ModelAdapter, bench: Benchmark, *, vs: ModelAdapter | None = None,
                    speed_vs: ModelAdapter | None = None, trigram: bool = True,
                    speed: bool = True, speed_repeats: int = 5, speed_sentences: int = SPEED_SENTENCES,
-                   threads: int = 1, test_perplexity: bool = True) -> dict:
+                   threads: int = 1, test_perplexity: bool = True, valid_perplexity: bool = True) -> dict:
     """The documented metrics; a sweep's trials leave out `ppl_test` (`test_perplexity=False`): they record
-    `ppl_valid` only, and a 135M-parameter LM spends minutes per deliverable on the test text."""
+    `ppl_valid` only, and a 135M-parameter LM spends minutes per deliverable on the test text. A re-evaluation on
+    another N-best benchmark leaves out `ppl_valid` too (`valid_perplexity=False`): the sweep measured it already."""
     test = bench.test
     result: dict = dict(model.param_counts())
-    result["ppl_valid"] = perplexity(model, bench.corpus.valid)
+    if valid_perplexity:
+        result["ppl_valid"] = perplexity(model, bench.corpus.valid)
     if test_perplexity:
         result["ppl_test"] = perplexity(model, bench.corpus.test)
     own = rescore(bench, neural_scorer(model))

@@ -111,7 +111,7 @@ def train_base(corpus: Corpus, preset: str, config: TrainConfig,
     fresh warm-up and cosine schedule; returns model, vocabulary and a summary of this run."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
-    resolve_precision(config.precision, "cpu")  # an unknown precision fails before anything is built
+    precision = resolve_precision(config.precision, "cpu")  # an unknown one fails before anything is built
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -136,7 +136,7 @@ def train_base(corpus: Corpus, preset: str, config: TrainConfig,
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total_steps, config)
         inputs, targets = random_batch(stream, config.batch_size, context, generator)
-        loss = training_step(lm, optimizer, inputs, targets, config.precision, config.grad_clip)
+        loss = training_step(lm, optimizer, inputs, targets, precision, config.grad_clip)
         step += 1
         tokens_seen += inputs.numel()
         if step == 20 and config.minutes:
@@ -155,6 +155,6 @@ def train_base(corpus: Corpus, preset: str, config: TrainConfig,
     elapsed = time.monotonic() - started
     summary = {"preset": preset, "steps": step, "tokens": tokens_seen, "train_minutes": round(elapsed / 60, 2),
                "tokens_per_s": round(tokens_seen / elapsed, 1), "epochs": round(tokens_seen / len(stream), 3),
-               "precision": resolve_precision(config.precision, "cpu"),
+               "precision": precision,
                "history": history, "train_config": {k: v for k, v in vars(config).items()}}
     return model, vocab, summary

@@ -2,9 +2,9 @@
 (`prunelab report SWEEP --nbest whisper`): the same pruned models, another recogniser's hypotheses.
 
 Each deliverable is loaded from its saved folder or checkpoint and rescored on the benchmark's dev (weights
-tuned there) and test utterances; perplexity is on the sweep's valid sentences. Speed ratios are the sweep's own
-(timed on its benchmark's hypotheses: the cost of scoring a sentence does not depend on which recogniser wrote
-it). One JSON file per deliverable under `SWEEP/evaluations/SYSTEM/` caches the result, written atomically, so an
+tuned there) and test utterances. Perplexity on the valid sentences does not depend on the recogniser and speed
+ratios do not either (the cost of scoring a sentence does not depend on which recogniser wrote it): both stay the
+sweep's own. One JSON file per deliverable under `SWEEP/evaluations/SYSTEM/` caches the result, written atomically, so an
 interrupted re-evaluation continues where it stopped and a second report costs nothing."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from prunelab import storage
 from prunelab.errors import PrunelabError
 
 EVALUATIONS = "evaluations"
-REEVALUATED_KEYS = ("wer", "wer_ci_low", "wer_ci_high", "utt_errors", "ppl_valid")
+REEVALUATED_KEYS = ("wer", "wer_ci_low", "wer_ci_high", "utt_errors")
 
 
 def _cache_name(row: dict) -> str:
@@ -50,7 +50,7 @@ def reevaluated_rows(sweep_dir: str, delivered: list[dict], bench, log=print) ->
             log(f"evaluating deliverable {done}/{len(delivered)} ({row['trial_id']}, size {row['target_size']:g}) on "
                 f"the {bench.nbest.system} benchmark")
             result = evaluate_model(load_model(row["checkpoint"]), bench, trigram=False, speed=False,
-                                    test_perplexity=False)
+                                    test_perplexity=False, valid_perplexity=False)
             cached = {"key": key, "checkpoint": row["checkpoint"], **{k: result[k] for k in REEVALUATED_KEYS}}
             text = json.dumps(cached).encode()
             storage.write(location, lambda handle: handle.write(text))

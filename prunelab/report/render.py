@@ -78,7 +78,7 @@ def _context_lines(data: ReportData) -> list[str]:
         f"Test set: {refs['key']['n_test_utts']} utterances of the N-best benchmark "
         f"`{refs['key'].get('nbest_system', 'unknown')}` "
         + (f"(not the sweep's own, {data.spec.data.nbest or 'pocketsphinx'}: every deliverable was evaluated on it "
-           f"for this report with `prunelab report --nbest`; speed ratios are the sweep's). "
+           f"for this report with `prunelab report --nbest`; perplexity and speed ratios are the sweep's). "
            if data.reevaluated else f"({data.spec.data.nbest or 'pocketsphinx'}). ")
         + f"Unpruned base: WER "
         f"{_pct(base['wer'])} ({_pct(base['wer_ci_low'])}-{_pct(base['wer_ci_high'])}), {base['params_total']:,} "
