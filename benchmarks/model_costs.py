@@ -22,6 +22,7 @@ from figures.memory import peak_rss  # noqa: E402
 
 from prunelab.data.text import load_corpus
 from prunelab.lm.load import load_model
+from prunelab.lm.precision import resolve_precision
 from prunelab.lm.score import sentence_logprobs
 from prunelab.lm.train import make_optimizer, random_batch, training_step
 from prunelab.prune.calibration import calibrate
@@ -29,7 +30,7 @@ from prunelab.prune.run import PruneConfig, run_pruning
 
 
 # what a pruning run holds at its peak: the base, the model being pruned, calibration statistics, AdamW state and
-# bf16 fine-tuning activations, two deliverables saved. Without evaluation (scoring holds one batch of 128
+# fine-tuning activations, two deliverables saved. Without evaluation (scoring holds one batch of 128
 # sentences and 128-token logit chunks), which would take most of an hour on 2 cores.
 MEMORY_RUN = ["--criterion", "activation", "--method", "lowrank", "--scheduler", "incremental", "--target-size", "0.4",
               "--deliver", "0.7", "--stages", "3", "--finetune-steps", "12", "--calibration-sequences", "32", "--no-eval"]
@@ -70,7 +71,8 @@ def main() -> None:
     optimizer = make_optimizer(work, 1e-4, 0.01)
     seconds, _ = timed(lambda: training_step(work, optimizer, *random_batch(stream, args.batch, lm.context, generator)),
                        repeats=3)
-    print(f"fine-tuning step: {seconds:.2f} s (batch {args.batch} x {lm.context} tokens, bf16 autocast, median of 3)",
+    precision = resolve_precision("auto", "cpu")
+    print(f"fine-tuning step: {seconds:.2f} s (batch {args.batch} x {lm.context} tokens, {precision}, median of 3)",
           flush=True)
     seconds, _ = timed(lambda: calibrate(lm, corpus, n_sequences=16, batch_size=8, stream=stream))
     print(f"calibration: {seconds / 16:.2f} s per sequence of {lm.context} tokens (16 sequences)", flush=True)

@@ -53,7 +53,8 @@ def cmd_eval(args) -> int:
     model = load_model(args.model)
     vs = load_model(args.vs) if args.vs else None
     speed_vs = load_model(args.speed_vs) if args.speed_vs else None
-    bench = Benchmark.load(args.corpus, args.nbest, args.max_test_utts)
+    bench = Benchmark.load(args.corpus, args.nbest, args.max_test_utts, max_dev_utts=args.max_dev_utts,
+                           max_valid_sentences=args.max_valid_sentences)
     metrics = evaluate_model(model, bench, vs=vs, speed_vs=speed_vs, trigram=not args.no_trigram,
                              speed=not args.no_speed, speed_repeats=args.repeats, threads=args.threads)
     print(json.dumps(metrics, indent=2) if args.json else format_report(args.model, metrics))
@@ -86,6 +87,17 @@ def cmd_demo(args) -> int:
     print_best_per_size(sweep_dir)
     report_after(sweep_dir)
     return 0
+
+
+def _count(text: str) -> int:
+    """A positive whole number for an option such as --max-test-utts."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _sizes(text: str) -> tuple[float, ...]:
@@ -394,7 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
     ev.add_argument("--repeats", type=int, default=5, help="timed repeats for the speed median (default 5)")
     ev.add_argument("--threads", type=int, default=1, help="torch threads while timing (default 1)")
-    ev.add_argument("--max-test-utts", type=int, default=None, help="evaluate on the first N test utterances only")
+    ev.add_argument("--max-test-utts", type=_count, default=None, help="evaluate on the first N test utterances only")
+    ev.add_argument("--max-dev-utts", type=_count, default=None,
+                    help="tune the rescoring weights on the first N dev utterances only")
+    ev.add_argument("--max-valid-sentences", type=_count, default=None,
+                    help="measure perplexity on the first N valid sentences only")
     ev.set_defaults(func=cmd_eval)
 
     pr = commands.add_parser("prune", help="prune a base model to a target size (and deliver sizes on the way)")

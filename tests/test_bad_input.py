@@ -45,6 +45,7 @@ def sweep_fails(tmp_path, capsys, content, fragment):
     (dict(target_sizes=[]), "target_sizes: List should have at least 1 item"),
     (dict(num_samples=0), "num_samples: Input should be greater than or equal to 1"),
     (dict(max_concurrent=0), "max_concurrent: Input should be greater than or equal to 1"),
+    (dict(data={"eval_dev_utts": 0}), "data.eval_dev_utts: Input should be greater than or equal to 1"),
 ])
 def test_invalid_specs(trained_lm, tmp_path, capsys, change, fragment):
     content = "name: [unclosed\n" if change == "malformed" else spec(trained_lm[2], **change)
@@ -110,3 +111,12 @@ def test_prune_and_eval_refuse_bad_arguments(trained_lm, tmp_path, capsys):
     fails(capsys, ["prune", trained_lm[2], "--criterion", "magnitude", "--method", "lowrank", "--scheduler", "oneshot",
                    "--target-size", "1.5", "--out", tmp_path / "out"], "target")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flag", ["--max-test-utts", "--max-dev-utts", "--max-valid-sentences"])
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_eval_subset_flags_take_positive_counts(tmp_path, capsys, flag, value):
+    with pytest.raises(SystemExit) as stopped:
+        main(["eval", str(tmp_path / "none.pt"), flag, value])
+    assert stopped.value.code == 2
+    assert f"argument {flag}: expected a whole number of at least 1, got {value!r}" in capsys.readouterr().err

@@ -131,7 +131,7 @@ def collect(sweep_dir: str, log=print, nbest: str | None = None) -> ReportData:
         rows = [evaluated.get((r["trial_id"], r["target_size"]), r) for r in rows]
     else:
         bench = Benchmark.load(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts,
-                               max_valid_sentences=spec.data.ppl_valid_sentences)
+                               max_valid_sentences=spec.data.ppl_valid_sentences, max_dev_utts=spec.data.eval_dev_utts)
     for r in delivered:
         if r["utt_errors"] is not None and len(r["utt_errors"]) != len(bench.test.texts):
             raise PrunelabError(f"trial {r['trial_id']} was evaluated on {len(r['utt_errors'])} test utterances, "

@@ -106,7 +106,8 @@ def _setup_lines(data: ReportData) -> list[str]:
         f"{_span(schedule.stages.low, schedule.stages.high)}, exponent {_span(schedule.exponent.low, schedule.exponent.high)}, "
         f"budget split {_span(schedule.budget_split.low, schedule.budget_split.high)}.",
         f"Deliverables evaluated on {'all' if data.reevaluated else spec.data.eval_test_utts or 'all'} test "
-        f"utterances; search `{spec.search}`"
+        f"utterances (rescoring weights tuned on {'all' if data.reevaluated else spec.data.eval_dev_utts or 'all'} dev "
+        f"utterances); search `{spec.search}`"
         f"{'' if spec.search == 'grid' else f' ({spec.num_samples} samples)'}; {spec.max_concurrent} trials at once, "
         f"{spec.resources.cpu:g} CPU each; trials ran on host(s) {', '.join(hosts)}.",
     ]

@@ -64,6 +64,7 @@ class DataSpec(Strict):
     corpus: str | None = None          # folder; None = the shipped corpus
     nbest: str | None = None           # Parquet; None = the shipped N-best benchmark
     eval_test_utts: int | None = Field(default=None, ge=1)  # evaluate deliverables on the first N test utterances
+    eval_dev_utts: int | None = Field(default=None, ge=1)   # tune rescoring weights on the first N dev utterances
     # perplexity on the first N valid sentences (None: all 6,253; a large LM scores them in minutes on a CPU)
     ppl_valid_sentences: int | None = Field(default=None, ge=1)
     # test hypotheses each deliverable's speed ratio is timed on (as `prunelab eval`: 1,024; fewer suit a large LM)

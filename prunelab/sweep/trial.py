@@ -50,11 +50,11 @@ def save_deliverable(location: str, lm: ModelAdapter, info: dict) -> str:
 
 @functools.lru_cache(maxsize=2)
 def _inputs(corpus_dir: str | None, nbest_path: str | None, eval_test_utts: int | None,
-            ppl_valid_sentences: int | None = None) -> tuple:
+            ppl_valid_sentences: int | None = None, eval_dev_utts: int | None = None) -> tuple:
     """Corpus and benchmark, loaded once per worker process (Tune reuses workers across trials); the corpus's
     valid split is the benchmark's (cut to `ppl_valid_sentences`), so every stage's perplexity is on the same text."""
     bench = Benchmark.load(corpus_dir, nbest_path, eval_test_utts, corpus=load_corpus(corpus_dir),
-                           max_valid_sentences=ppl_valid_sentences)
+                           max_valid_sentences=ppl_valid_sentences, max_dev_utts=eval_dev_utts)
     return bench.corpus, bench
 
 
@@ -92,7 +92,8 @@ def prune_trial(config: dict, base: dict, spec: dict, sweep_dir: str, trial_id: 
     config = trial_config(config)
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
     model = from_payload(base).to(trial_device(spec.resources.gpu))
-    corpus, bench = _inputs(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts, spec.data.ppl_valid_sentences)
+    corpus, bench = _inputs(spec.data.corpus, spec.data.nbest, spec.data.eval_test_utts, spec.data.ppl_valid_sentences,
+                            spec.data.eval_dev_utts)
     pruning = prune_config(config, spec)
     resume = None
     if resume_folder is not None:

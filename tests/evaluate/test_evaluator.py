@@ -44,3 +44,10 @@ def test_perplexity_on_the_first_valid_sentences_when_asked(trained_lm, small_co
     assert bench.corpus.valid == small_corpus.valid[:50] and bench.corpus.train is small_corpus.train
     lm = trained_lm[0]
     assert perplexity(lm, bench.corpus.valid) != perplexity(lm, small_corpus.valid)
+
+
+def test_weights_tuned_on_the_first_dev_utterances_when_asked(small_corpus):
+    nbest = load_nbest()
+    bench = Benchmark.load(max_test_utts=20, corpus=small_corpus, max_dev_utts=40)
+    assert bench.dev.texts == NBestMatrix.from_utterances(nbest.dev[:40]).texts
+    assert len(bench.test.texts) == 20 and len(Benchmark.load(corpus=small_corpus).dev.texts) == len(nbest.dev)
