@@ -121,6 +121,7 @@ def cmd_prune(args) -> int:
         config = PruneConfig(args.criterion, args.method, args.scheduler, args.target_size,
                              deliver=tuple(s for s in _sizes(args.deliver or "") if s != args.target_size),
                              schedule=schedule, finetune_steps=args.finetune_steps, lr=args.lr,
+                             batch_size=args.finetune_batch,
                              calibration_sequences=args.calibration_sequences,
                              prune_embedding=not args.keep_embedding, seed=args.seed)
     except ValueError as error:
@@ -430,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stage k gets steps proportional to budget_split**k (1 = equal)")
     pr.add_argument("--finetune-steps", type=int, default=300, help="total fine-tuning optimizer steps (default 300)")
     pr.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (default 3e-4)")
+    pr.add_argument("--finetune-batch", type=_count, default=32,
+                    help="sequences of the model's context per fine-tuning step (default 32)")
     pr.add_argument("--calibration-sequences", type=int, default=128, help="sequences for data-driven criteria")
     pr.add_argument("--keep-embedding", action="store_true", help="do not prune the embedding / output matrix")
     pr.add_argument("--seed", type=int, default=0)

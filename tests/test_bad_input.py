@@ -46,6 +46,7 @@ def sweep_fails(tmp_path, capsys, content, fragment):
     (dict(num_samples=0), "num_samples: Input should be greater than or equal to 1"),
     (dict(max_concurrent=0), "max_concurrent: Input should be greater than or equal to 1"),
     (dict(data={"eval_dev_utts": 0}), "data.eval_dev_utts: Input should be greater than or equal to 1"),
+    (dict(finetune_batch=0), "finetune_batch: Input should be greater than or equal to 1"),
 ])
 def test_invalid_specs(trained_lm, tmp_path, capsys, change, fragment):
     content = "name: [unclosed\n" if change == "malformed" else spec(trained_lm[2], **change)

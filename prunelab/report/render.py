@@ -100,7 +100,7 @@ def _setup_lines(data: ReportData) -> list[str]:
         f"Criteria {', '.join(spec.criteria)}; methods {', '.join(spec.methods)}; schedulers {', '.join(spec.schedulers)}; "
         f"target sizes {', '.join(f'{s:g}' for s in spec.target_sizes)} (fraction of the base's parameters kept, "
         f"embedding/output matrix {'pruned too' if spec.prune_embedding else 'kept'}).",
-        f"Fine-tuning budget {_budgets(spec)} optimizer steps per trial, equal for one-shot and incremental; "
+        f"Fine-tuning budget {_budgets(spec)} optimizer steps of {spec.finetune_batch} sequences per trial, equal for one-shot and incremental; "
         f"learning rate {_span(spec.lr.low, spec.lr.high)}; {spec.calibration_sequences} calibration sequences for the "
         f"data-driven criteria; incremental schedules: shapes {', '.join(schedule.shapes)}, stages "
         f"{_span(schedule.stages.low, schedule.stages.high)}, exponent {_span(schedule.exponent.low, schedule.exponent.high)}, "

@@ -48,6 +48,6 @@ def prune_config(config: dict, spec: SweepSpec) -> PruneConfig:
     """A trial's PruneConfig: one-shot prunes to its sampled size; incremental delivers every target size."""
     target, deliver, schedule = get_scheduler(config["scheduler"]).sizes(config, spec)
     return PruneConfig(config["criterion"], config["method"], config["scheduler"], target, deliver, schedule,
-                       finetune_steps=config["finetune_steps"], lr=config["lr"],
+                       finetune_steps=config["finetune_steps"], lr=config["lr"], batch_size=spec.finetune_batch,
                        calibration_sequences=spec.calibration_sequences, prune_embedding=spec.prune_embedding,
                        seed=config.get("seed", 0))

@@ -94,6 +94,7 @@ class SweepSpec(Strict):
     # the budget an axis of the sweep (every configuration at each budget)
     finetune_steps: int | list[int] = 300
     lr: FloatRange = FloatRange(low=3e-4, high=3e-4, log=True)
+    finetune_batch: int = Field(default=32, ge=1)  # sequences of the model's context per fine-tuning step
     calibration_sequences: int = Field(default=128, ge=1)
     prune_embedding: bool = True
     # multi-size: one incremental run delivers every target size (the paper's multi-size variant);

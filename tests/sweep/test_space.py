@@ -48,3 +48,9 @@ def test_a_list_of_budgets_is_an_axis_of_the_grid_and_of_the_search():
         seen.add(trial.params["finetune_steps"])
         study.tell(trial, 0.5)
     assert seen == {200, 800}
+
+
+def test_every_trial_fine_tunes_with_the_spec_s_batch():
+    assert {prune_config(c, parse_spec(SPEC)).batch_size for c in grid_configs(parse_spec(SPEC))} == {32}
+    spec = parse_spec({**SPEC, "finetune_batch": 8})
+    assert {prune_config(c, spec).batch_size for c in grid_configs(spec)} == {8}
