@@ -54,7 +54,7 @@ def cmd_eval(args) -> int:
     vs = load_model(args.vs) if args.vs else None
     speed_vs = load_model(args.speed_vs) if args.speed_vs else None
     bench = Benchmark.load(args.corpus, args.nbest, args.max_test_utts, max_dev_utts=args.max_dev_utts,
-                           max_valid_sentences=args.max_valid_sentences)
+                           max_valid_sentences=args.ppl_sentences, max_test_sentences=args.ppl_sentences)
     metrics = evaluate_model(model, bench, vs=vs, speed_vs=speed_vs, trigram=not args.no_trigram,
                              speed=not args.no_speed, speed_repeats=args.repeats, threads=args.threads)
     print(json.dumps(metrics, indent=2) if args.json else format_report(args.model, metrics))
@@ -410,8 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-test-utts", type=_count, default=None, help="evaluate on the first N test utterances only")
     ev.add_argument("--max-dev-utts", type=_count, default=None,
                     help="tune the rescoring weights on the first N dev utterances only")
-    ev.add_argument("--max-valid-sentences", type=_count, default=None,
-                    help="measure perplexity on the first N valid sentences only")
+    ev.add_argument("--ppl-sentences", type=_count, default=None,
+                    help="measure perplexity on the first N valid and the first N test sentences only")
     ev.set_defaults(func=cmd_eval)
 
     pr = commands.add_parser("prune", help="prune a base model to a target size (and deliver sizes on the way)")

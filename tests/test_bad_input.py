@@ -114,7 +114,7 @@ def test_prune_and_eval_refuse_bad_arguments(trained_lm, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("flag", ["--max-test-utts", "--max-dev-utts", "--max-valid-sentences"])
+@pytest.mark.parametrize("flag", ["--max-test-utts", "--max-dev-utts", "--ppl-sentences"])
 @pytest.mark.parametrize("value", ["0", "-5", "many"])
 def test_eval_subset_flags_take_positive_counts(tmp_path, capsys, flag, value):
     with pytest.raises(SystemExit) as stopped:

@@ -35,15 +35,17 @@ class Benchmark:
     @classmethod
     def load(cls, corpus_dir=None, nbest_path=None, max_test_utts: int | None = None,
              corpus: Corpus | None = None, max_valid_sentences: int | None = None,
-             max_dev_utts: int | None = None) -> "Benchmark":
+             max_dev_utts: int | None = None, max_test_sentences: int | None = None) -> "Benchmark":
         """The benchmark of a corpus folder and N-best file; `corpus`, when given, is that folder already
         loaded (a caller that has it saves loading the text a second time). Perplexity is measured on the
-        first `max_valid_sentences` valid sentences, the rescoring weights tuned on the first `max_dev_utts` dev
+        first `max_valid_sentences` valid and `max_test_sentences` test sentences, the rescoring weights tuned on the first `max_dev_utts` dev
         utterances and WER measured on the first `max_test_utts` test utterances, each when given (a large LM on
         a CPU scores the full sets slowly)."""
         corpus, nbest = corpus or load_corpus(corpus_dir), load_nbest(nbest_path)
         if max_valid_sentences:
             corpus = replace(corpus, valid=corpus.valid[:max_valid_sentences])
+        if max_test_sentences:
+            corpus = replace(corpus, test=corpus.test[:max_test_sentences])
         test = nbest.test[:max_test_utts] if max_test_utts else nbest.test
         dev = nbest.dev[:max_dev_utts] if max_dev_utts else nbest.dev
         return cls(corpus, nbest, NBestMatrix.from_utterances(dev), NBestMatrix.from_utterances(test))

@@ -37,11 +37,12 @@ def test_comparison_with_itself_is_zero_and_speed_ratio_near_one(trained_lm, ben
     assert 0.5 < m["speed_ratio"] < 2.0
 
 
-def test_perplexity_on_the_first_valid_sentences_when_asked(trained_lm, small_corpus):
+def test_perplexity_on_the_first_valid_and_test_sentences_when_asked(trained_lm, small_corpus):
     from prunelab.lm.score import perplexity
 
-    bench = Benchmark.load(max_test_utts=20, corpus=small_corpus, max_valid_sentences=50)
+    bench = Benchmark.load(max_test_utts=20, corpus=small_corpus, max_valid_sentences=50, max_test_sentences=30)
     assert bench.corpus.valid == small_corpus.valid[:50] and bench.corpus.train is small_corpus.train
+    assert bench.corpus.test == small_corpus.test[:30]
     lm = trained_lm[0]
     assert perplexity(lm, bench.corpus.valid) != perplexity(lm, small_corpus.valid)
 
