@@ -30,10 +30,11 @@ from prunelab.prune.run import PruneConfig, run_pruning
 
 
 # what a pruning run holds at its peak: the base, the model being pruned, calibration statistics, AdamW state and
-# fine-tuning activations, two deliverables saved. Without evaluation (scoring holds one batch of 128
+# fine-tuning activations (the default batch of 32 sequences; memory does not grow with the steps, so 2 per stage),
+# two deliverables saved. Without evaluation (scoring holds one batch of 128
 # sentences and 128-token logit chunks), which would take most of an hour on 2 cores.
 MEMORY_RUN = ["--criterion", "activation", "--method", "lowrank", "--scheduler", "incremental", "--target-size", "0.4",
-              "--deliver", "0.7", "--stages", "3", "--finetune-steps", "12", "--calibration-sequences", "32", "--no-eval"]
+              "--deliver", "0.7", "--stages", "3", "--finetune-steps", "6", "--calibration-sequences", "32", "--no-eval"]
 
 
 def timed(function, repeats: int = 1) -> tuple[float, object]:

@@ -53,7 +53,7 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_b
 
     location = storage.join(cache_folder(sweep_dir, bench) if other_benchmark else sweep_dir, REFERENCE_FILE)
     key = {"base": str(spec.base), "n_test_utts": len(bench.test.texts), "nbest_system": bench.nbest.system,
-           "n_valid_sentences": len(bench.corpus.valid)}
+           "n_valid_sentences": len(bench.corpus.valid), "n_dev_utts": len(bench.dev.texts)}
     if storage.exists(location):
         cached = json.loads(storage.read_bytes(location))
         if cached.get("key") == key:
@@ -61,7 +61,8 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_b
     log(f"evaluating the base {spec.base} and the trigram on {key['n_test_utts']} test utterances (once per sweep)")
     result = evaluate_model(load_model(spec.base), bench, trigram=True, speed=False)
     figures = {"key": key,
-               "base": {k: result[k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid", "params_total")},
+               "base": {k: result[k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid", "params_total",
+                                               "wer_1best", "lm_scale", "utt_errors")},
                "trigram": {k: result["trigram"][k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid")}}
     text = json.dumps(figures, indent=2).encode()
     storage.write(location, lambda handle: handle.write(text))

@@ -83,7 +83,9 @@ def _context_lines(data: ReportData) -> list[str]:
         + f"Unpruned base: WER "
         f"{_pct(base['wer'])} ({_pct(base['wer_ci_low'])}-{_pct(base['wer_ci_high'])}), {base['params_total']:,} "
         f"parameters; Kneser-Ney trigram: WER {_pct(trigram['wer'])} ({_pct(trigram['wer_ci_low'])}-"
-        f"{_pct(trigram['wer_ci_high'])}).",
+        f"{_pct(trigram['wer_ci_high'])})"
+        + (f"; the recogniser's own first hypothesis (no LM rescoring): WER {_pct(base['wer_1best'])}."
+           if "wer_1best" in base else "."),
     ]
 
 
