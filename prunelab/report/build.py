@@ -63,7 +63,7 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_b
     result = evaluate_model(load_model(spec.base), bench, trigram=True, speed=False, test_perplexity=False)
     figures = {"key": key,
                "base": {k: result[k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid", "params_total",
-                                               "wer_1best", "lm_scale", "utt_errors")},
+                                               "wer_1best")},
                "trigram": {k: result["trigram"][k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid")}}
     text = json.dumps(figures, indent=2).encode()
     storage.write(location, lambda handle: handle.write(text))

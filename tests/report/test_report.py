@@ -83,7 +83,6 @@ def test_the_report_states_the_study_set_up_and_includes_the_discussion_escaped(
     assert "## Study set-up" in md and f"Fine-tuning budget {spec.finetune_steps} optimizer steps" in md
     base = collect(str(folder)).references["base"]
     assert f"(no LM rescoring): WER {100 * base['wer_1best']:.2f}%" in md
-    assert len(base["utt_errors"]) == collect(str(folder)).references["key"]["n_test_utts"]
     assert "## Discussion" in md and "The budget is small." in md
     assert "<h3>Why it differs</h3>" in page and "<li>scale &lt;script&gt;x&lt;/script&gt;</li>" in page
     assert "<script" not in page
