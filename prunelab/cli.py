@@ -438,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--corpus", default=None, help="corpus folder (default: shipped)")
     pr.add_argument("--nbest", default=None, help=NBEST_HELP + " for evaluating deliverables")
-    pr.add_argument("--eval-test-utts", type=int, default=None, help="evaluate on the first N test utterances only")
+    pr.add_argument("--eval-test-utts", type=_count, default=None, help="evaluate on the first N test utterances only")
     pr.add_argument("--no-eval", action="store_true", help="save deliverables without evaluating them")
     pr.add_argument("--force", action="store_true", help="overwrite an earlier run in --out")
     pr.add_argument("--json", action="store_true", help="print the summary as JSON")
