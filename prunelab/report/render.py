@@ -51,6 +51,25 @@ def _pareto_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _ppl(value) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def _deliverables_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
+    """Every evaluated deliverable, by target size (largest first), then WER, then valid perplexity: where WERs tie
+    (a rescoring weight tuned to zero gives every deliverable the recogniser's own 1-best), perplexity still ranks
+    them."""
+    header = ["target size", "trial", "criterion", "method", "scheduler", "steps", "achieved", "valid perplexity",
+              "WER (95% CI)", "speed-up"]
+    delivered = [r for r in data.rows if r["wer"] is not None and r["target_size"] is not None]
+    delivered.sort(key=lambda r: (-r["target_size"], r["wer"], r["ppl_valid"] if r["ppl_valid"] is not None else float("inf")))
+    rows = [[f"{r['target_size']:g}", r["trial_id"], r["criterion"], r["method"], r["scheduler"], str(r["finetune_steps"]),
+             f"{r['achieved_size']:.4f}", _ppl(r["ppl_valid"]),
+             f"{_pct(r['wer'])} ({_pct(r['wer_ci_low'])}-{_pct(r['wer_ci_high'])})",
+             "-" if r["speed_ratio"] is None else f"{r['speed_ratio']:.2f}x"] for r in delivered]
+    return header, rows
+
+
 def _href(location: str) -> str:
     return location if "://" in location else Path(location).resolve().as_uri()
 
@@ -81,9 +100,10 @@ def _context_lines(data: ReportData) -> list[str]:
            f"for this report with `prunelab report --nbest`; perplexity and speed ratios are the sweep's). "
            if data.reevaluated else f"({data.spec.data.nbest or 'pocketsphinx'}). ")
         + f"Unpruned base: WER "
-        f"{_pct(base['wer'])} ({_pct(base['wer_ci_low'])}-{_pct(base['wer_ci_high'])}), {base['params_total']:,} "
-        f"parameters; Kneser-Ney trigram: WER {_pct(trigram['wer'])} ({_pct(trigram['wer_ci_low'])}-"
-        f"{_pct(trigram['wer_ci_high'])})"
+        f"{_pct(base['wer'])} ({_pct(base['wer_ci_low'])}-{_pct(base['wer_ci_high'])}), valid perplexity "
+        f"{_ppl(base.get('ppl_valid'))}, {base['params_total']:,} parameters; Kneser-Ney trigram: WER "
+        f"{_pct(trigram['wer'])} ({_pct(trigram['wer_ci_low'])}-{_pct(trigram['wer_ci_high'])}), valid perplexity "
+        f"{_ppl(trigram.get('ppl_valid'))}"
         + (f"; the recogniser's own first hypothesis (no LM rescoring): WER {_pct(base['wer_1best'])}."
            if "wer_1best" in base else "."),
     ]
@@ -112,6 +132,8 @@ def _setup_lines(data: ReportData) -> list[str]:
         f"utterances); search `{spec.search}`"
         f"{'' if spec.search == 'grid' else f' ({spec.num_samples} samples)'}; {spec.max_concurrent} trials at once, "
         f"{spec.resources.cpu:g} CPU each; trials ran on host(s) {', '.join(hosts)}.",
+        f"Valid perplexity: per word, on {f'the first {spec.data.ppl_valid_sentences}' if spec.data.ppl_valid_sentences else 'all'} "
+        f"sentences of the corpus's validation text.",
     ]
 
 
@@ -171,6 +193,8 @@ def write_report(data: ReportData, out: Path) -> Path:
     pareto_header, pareto_rows = _pareto_table(data)
     if pareto_rows:
         md += ["## Pareto set per target size (WER vs speed-up)", "", _md_table(pareto_header, pareto_rows), ""]
+    deliverables_header, deliverables_rows = _deliverables_table(data)
+    md += ["## All deliverables", "", _md_table(deliverables_header, deliverables_rows), ""]
     for name, path in images.items():
         md += [f"## {PLOTS[name]}", "", f"![{PLOTS[name]}]({path.name})", ""]
     if importances:
@@ -204,6 +228,7 @@ code {{ background: #f3f3f3; }}
 {f'<h2>Discussion</h2>{_notes_html(data.notes)}' if data.notes.strip() else ''}
 <h2>Best configuration per target size</h2>{_html_table(header, linked)}
 {f'<h2>Pareto set per target size (WER vs speed-up)</h2>{_html_table(pareto_header, [[html.escape(c) for c in row] for row in pareto_rows])}' if pareto_rows else ''}
+<h2>All deliverables</h2>{_html_table(deliverables_header, [[html.escape(c) for c in row] for row in deliverables_rows])}
 {sections}
 </body></html>
 """

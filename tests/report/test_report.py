@@ -102,3 +102,21 @@ def test_the_report_marks_the_pareto_set_of_each_target_size_as_best_does(report
     expected = {(f"{size:g}", row["trial_id"]) for size in sizes for row in best_configs(folder, size, "pareto")}
     assert listed and listed == expected
     assert "Pareto set per target size" in report.read_text()
+
+
+def test_the_report_lists_every_deliverable_with_its_valid_perplexity(report, finished_sweep):
+    from prunelab.sweep.store import read_results
+
+    _, folder = finished_sweep
+    md = (report.parent / "report.md").read_text()
+    section = md.split("## All deliverables")[1].split("\n## ")[0]
+    listed = {tuple(cell.strip() for cell in line.strip("|").split("|")[:8])
+              for line in section.splitlines() if line.startswith("| 0.")}
+    stored = [r for r in read_results(str(folder)).to_pylist() if r["wer"] is not None and r["target_size"] is not None]
+    assert listed and len(listed) == len(stored)
+    for r in stored:
+        assert (f"{r['target_size']:g}", r["trial_id"], r["criterion"], r["method"], r["scheduler"],
+                str(r["finetune_steps"]), f"{r['achieved_size']:.4f}", f"{r['ppl_valid']:,.1f}") in listed
+    base = collect(str(folder)).references["base"]
+    assert f"valid perplexity {base['ppl_valid']:,.1f}" in md
+    assert "<h2>All deliverables</h2>" in report.read_text()
