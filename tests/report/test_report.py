@@ -90,14 +90,18 @@ def test_the_report_states_the_study_set_up_and_includes_the_discussion_escaped(
     assert "Discussion" not in without.read_text()
 
 
+def _table_rows(report, heading: str, columns: int) -> set[tuple[str, ...]]:
+    """The first `columns` cells of each row of the Markdown table under `## heading` in report.md."""
+    section = (report.parent / "report.md").read_text().split(f"## {heading}")[1].split("\n## ")[0]
+    return {tuple(cell.strip() for cell in line.strip("|").split("|")[:columns])
+            for line in section.splitlines() if line.startswith("| 0.")}
+
+
 def test_the_report_marks_the_pareto_set_of_each_target_size_as_best_does(report, finished_sweep):
     from prunelab.sweep.query import best_configs
 
     _, folder = finished_sweep
-    md = (report.parent / "report.md").read_text()
-    section = md.split("## Pareto set per target size (WER vs speed-up)")[1].split("\n## ")[0]
-    listed = {tuple(cell.strip() for cell in line.strip("|").split("|")[:2])
-              for line in section.splitlines() if line.startswith("| 0.")}
+    listed = _table_rows(report, "Pareto set per target size (WER vs speed-up)", 2)
     sizes = {float(size) for size, _ in listed}
     expected = {(f"{size:g}", row["trial_id"]) for size in sizes for row in best_configs(folder, size, "pareto")}
     assert listed and listed == expected
@@ -108,15 +112,12 @@ def test_the_report_lists_every_deliverable_with_its_valid_perplexity(report, fi
     from prunelab.sweep.store import read_results
 
     _, folder = finished_sweep
-    md = (report.parent / "report.md").read_text()
-    section = md.split("## All deliverables")[1].split("\n## ")[0]
-    listed = {tuple(cell.strip() for cell in line.strip("|").split("|")[:8])
-              for line in section.splitlines() if line.startswith("| 0.")}
+    listed = _table_rows(report, "All deliverables", 8)
     stored = [r for r in read_results(str(folder)).to_pylist() if r["wer"] is not None and r["target_size"] is not None]
     assert listed and len(listed) == len(stored)
     for r in stored:
         assert (f"{r['target_size']:g}", r["trial_id"], r["criterion"], r["method"], r["scheduler"],
                 str(r["finetune_steps"]), f"{r['achieved_size']:.4f}", f"{r['ppl_valid']:,.1f}") in listed
     base = collect(str(folder)).references["base"]
-    assert f"valid perplexity {base['ppl_valid']:,.1f}" in md
+    assert f"valid perplexity {base['ppl_valid']:,.1f}" in (report.parent / "report.md").read_text()
     assert "<h2>All deliverables</h2>" in report.read_text()
