@@ -97,10 +97,33 @@ def load_hf_model(path: str | Path) -> HFCausalLM:
     _check_architecture(config, path)
     tokenizer = _tokenizer(path)
     try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+        model, loading = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,
+                                                                           output_loading_info=True)
     except (OSError, ValueError) as error:
         raise PrunelabError(f"{path}: the weights do not load: {str(error).splitlines()[0]}") from error
+    except RuntimeError as error:  # matrices of other shapes than the config's (transformers' loading report)
+        raise PrunelabError(f"{path}: the weights do not match the architecture config.json builds: "
+                            f"{str(error).splitlines()[0]}{_export_hint(config)}") from error
+    _check_weights_cover(path, config, loading)
     return adapter_for(model, tokenizer, str(path), read_boundaries(path))
+
+
+def _check_weights_cover(path: Path, config, loading: dict) -> None:
+    """Refuse a folder whose weights do not fill the architecture its config builds: transformers would
+    initialise the missing matrices at random and drop the unexpected ones, and the scores would be noise."""
+    missing, unexpected = loading["missing_keys"], loading["unexpected_keys"]  # other shapes raised already
+    if not (missing or unexpected):
+        return
+    found = "; ".join(f"{len(names)} {what} (e.g. {sorted(names)[0]})"
+                      for what, names in (("missing", missing), ("unexpected", unexpected)) if names)
+    raise PrunelabError(f"{path}: the weights do not match the architecture config.json builds: {found}."
+                        f"{_export_hint(config)}")
+
+
+def _export_hint(config) -> str:
+    return (" It is a prunelab export with per-layer shapes (modeling_prunelab.py): evaluate the deliverable it was "
+            "exported from, or load it in transformers with trust_remote_code=True."
+            if getattr(config, "prunelab_slots", None) else "")
 
 
 def _config(folder: Path):

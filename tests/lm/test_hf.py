@@ -62,6 +62,26 @@ def test_every_method_exports_a_folder_plain_transformers_loads(hf_base_folder, 
     assert not plain["prunelab_imported"]
     ours = sentence_logprobs(deliverable, SENTENCES)
     assert max(abs(a - b) for a, b in zip(ours, plain["scores"])) <= 1e-4
+    if result["remote_code"]:  # prunelab builds stock modules only: refused, never scored with random matrices
+        with pytest.raises(PrunelabError, match="prunelab export with per-layer shapes"):
+            load_model(tmp_path / "export")
+    else:
+        assert sentence_logprobs(load_model(tmp_path / "export"), SENTENCES) == pytest.approx(ours, abs=1e-4)
+
+
+def test_a_folder_whose_weights_lack_a_matrix_is_refused_by_name(hf_base_folder, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "partial"
+    shutil.copytree(hf_base_folder, folder)
+    weights = load_file(str(folder / "model.safetensors"))
+    dropped = sorted(name for name in weights if "layers.0.mlp.up_proj" in name)[0]
+    del weights[dropped]
+    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(PrunelabError, match=f"1 missing \\(e.g. {dropped}\\)"):
+        load_model(folder)
 
 
 def test_structured_pruning_with_equal_layers_exports_a_stock_config(hf_base_folder, tmp_path):
