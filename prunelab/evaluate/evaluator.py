@@ -39,8 +39,8 @@ class Benchmark:
         """The benchmark of a corpus folder and N-best file; `corpus`, when given, is that folder already
         loaded (a caller that has it saves loading the text a second time). Perplexity is measured on the
         first `max_valid_sentences` valid and `max_test_sentences` test sentences, the rescoring weights tuned
-        on the first `max_dev_utts` dev utterances and WER measured on the first `max_test_utts` test utterances, each when given (a large LM on
-        a CPU scores the full sets slowly)."""
+        on the first `max_dev_utts` dev utterances and WER measured on the first `max_test_utts` test
+        utterances, each when given (a large LM on a CPU scores the full sets slowly)."""
         corpus, nbest = corpus or load_corpus(corpus_dir), load_nbest(nbest_path)
         if max_valid_sentences:
             corpus = replace(corpus, valid=corpus.valid[:max_valid_sentences])

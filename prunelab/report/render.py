@@ -31,7 +31,7 @@ def _best_table(data: ReportData) -> tuple[list[str], list[list[str]], list[list
     plain, linked = [], []
     for size, r in data.best.items():
         cells = [f"{size:g}", f"{r['achieved_size']:.4f}", r["criterion"], r["method"], r["scheduler"],
-                 f"{_pct(r['wer'])} ({_pct(r['wer_ci_low'])}-{_pct(r['wer_ci_high'])})", f"{r['speed_ratio']:.2f}x",
+                 _wer_cell(r), f"{r['speed_ratio']:.2f}x",
                  f"{r['flop_ratio']:.3f}", str(r["finetune_steps"]), r["trial_id"]]
         run = data.wandb_runs.get(r["trial_id"])
         plain.append(cells + [r["checkpoint"] or "-", run or "-"])
@@ -46,9 +46,13 @@ def _pareto_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
     the same set as `prunelab best --by pareto`."""
     header = ["target size", "trial", "criterion", "method", "scheduler", "WER (95% CI)", "speed-up"]
     rows = [[f"{size:g}", r["trial_id"], r["criterion"], r["method"], r["scheduler"],
-             f"{_pct(r['wer'])} ({_pct(r['wer_ci_low'])}-{_pct(r['wer_ci_high'])})", f"{r['speed_ratio']:.2f}x"]
+             _wer_cell(r), f"{r['speed_ratio']:.2f}x"]
             for size, front in sorted(data.fronts.items(), reverse=True) for r in front]
     return header, rows
+
+
+def _wer_cell(r: dict) -> str:
+    return f"{_pct(r['wer'])} ({_pct(r['wer_ci_low'])}-{_pct(r['wer_ci_high'])})"
 
 
 def _ppl(value) -> str:
@@ -65,7 +69,7 @@ def _deliverables_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
     delivered.sort(key=lambda r: (-r["target_size"], r["wer"], r["ppl_valid"] if r["ppl_valid"] is not None else float("inf")))
     rows = [[f"{r['target_size']:g}", r["trial_id"], r["criterion"], r["method"], r["scheduler"], str(r["finetune_steps"]),
              f"{r['achieved_size']:.4f}", _ppl(r["ppl_valid"]),
-             f"{_pct(r['wer'])} ({_pct(r['wer_ci_low'])}-{_pct(r['wer_ci_high'])})",
+             _wer_cell(r),
              "-" if r["speed_ratio"] is None else f"{r['speed_ratio']:.2f}x"] for r in delivered]
     return header, rows
 
@@ -99,10 +103,9 @@ def _context_lines(data: ReportData) -> list[str]:
         + (f"(not the sweep's own, {data.spec.data.nbest or 'pocketsphinx'}: every deliverable was evaluated on it "
            f"for this report with `prunelab report --nbest`; perplexity and speed ratios are the sweep's). "
            if data.reevaluated else f"({data.spec.data.nbest or 'pocketsphinx'}). ")
-        + f"Unpruned base: WER "
-        f"{_pct(base['wer'])} ({_pct(base['wer_ci_low'])}-{_pct(base['wer_ci_high'])}), valid perplexity "
+        + f"Unpruned base: WER {_wer_cell(base)}, valid perplexity "
         f"{_ppl(base.get('ppl_valid'))}, {base['params_total']:,} parameters; Kneser-Ney trigram: WER "
-        f"{_pct(trigram['wer'])} ({_pct(trigram['wer_ci_low'])}-{_pct(trigram['wer_ci_high'])}), valid perplexity "
+        f"{_wer_cell(trigram)}, valid perplexity "
         f"{_ppl(trigram.get('ppl_valid'))}"
         + (f"; the recogniser's own first hypothesis (no LM rescoring): WER {_pct(base['wer_1best'])}."
            if "wer_1best" in base else "."),
