@@ -61,22 +61,57 @@ def subword_tokenizer(small_corpus):
                                    pad_token="<pad>", unk_token="<unk>")
 
 
+# The families prunelab supports, each a tiny random model from transformers' own config: 2 layers, hidden 64,
+# 4 query / 2 key-value heads, tied embedding (GPT-2: 4 heads).
+HF_FAMILIES = {
+    "llama": ("LlamaConfig", "LlamaForCausalLM", {}),
+    "mistral": ("MistralConfig", "MistralForCausalLM", {}),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {}),  # q/k/v biases
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"head_dim": 16}),  # per-head q/k norms (its default head_dim is 128)
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", {}),  # fused qkv_proj and gate_up_proj
+    "gpt2": ("GPT2Config", "GPT2LMHeadModel", {}),
+}
+
+
+def _randomise_norms_and_biases(model) -> None:
+    """Norms start at one and biases at zero: random values make a norm or bias that is wrongly sliced show."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith(".bias"):
+                parameter.normal_(0, 0.02)
+            elif "norm" in name or "ln_" in name:
+                parameter.normal_(1, 0.1)
+
+
 def _tiny_hf_model(family: str, vocab_size: int):
-    """A random model of a family (llama-gqa-tied, llama-bias-untied, gpt2), built from its config."""
+    """A random model of a family: one of HF_FAMILIES, or the smaller llama-gqa-tied, llama-bias-untied and gpt2-32
+    that the pruning tests run every criterion, method and size on."""
+    import transformers
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    if family == "gpt2":
+    if family == "gpt2-32":
         return GPT2LMHeadModel(GPT2Config(vocab_size=vocab_size, n_embd=32, n_head=4, n_layer=2, n_positions=64,
                                           bos_token_id=2, eos_token_id=3))
-    common = dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+    if family == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab_size, n_embd=64, n_head=4, n_layer=2, n_positions=64,
+                                           bos_token_id=2, eos_token_id=3))
+        _randomise_norms_and_biases(model)
+        return model
+    common = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, bos_token_id=2,
-                  eos_token_id=3, pad_token_id=0)
+                  eos_token_id=3, pad_token_id=0, tie_word_embeddings=True)
+    if family in HF_FAMILIES:
+        config_class, model_class, extra = HF_FAMILIES[family]
+        model = getattr(transformers, model_class)(getattr(transformers, config_class)(**{**common, **extra}))
+        _randomise_norms_and_biases(model)
+        return model
+    common.update(hidden_size=32, intermediate_size=64)
     if family == "llama-gqa-tied":
-        return LlamaForCausalLM(LlamaConfig(**common, tie_word_embeddings=True))
+        return LlamaForCausalLM(LlamaConfig(**common))
     # untied: the input embedding is not pruned, so the blocks must outweigh it for a target of 0.3 to be reachable
-    return LlamaForCausalLM(LlamaConfig(**{**common, "hidden_size": 64, "intermediate_size": 256},
-                                        attention_bias=True, tie_word_embeddings=False))
+    return LlamaForCausalLM(LlamaConfig(**{**common, "hidden_size": 64, "intermediate_size": 256,
+                                           "tie_word_embeddings": False}, attention_bias=True))
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,10 @@
 - Otherwise (per-layer shapes, factorised matrices) the folder carries `modeling_prunelab.py` and an
   `auto_map` in config.json: `AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)`.
 
-Masked weights are exported as zeros in dense matrices (transformers has no sparse storage). A tied,
-factorised output matrix is written as two equal copies (input and output side) in the remote-code form."""
+The remote code builds the stock class of the base's own model type (`Prunelab<StockClass>`, see
+`prunelab.lm.remote_code`). Masked weights are exported as zeros in dense matrices (transformers has no sparse
+storage). A tied, factorised output matrix is written once, as the output layer's two factors, which the
+remote code's input embedding reads: the folder holds the parameters the deliverable holds."""
 from __future__ import annotations
 
 import inspect
@@ -19,7 +21,6 @@ from prunelab.errors import PrunelabError
 from prunelab.lm.adapter import ModelAdapter
 
 REMOTE_CODE = "modeling_prunelab.py"
-REMOTE_CLASSES = {"llama": "PrunelabLlamaForCausalLM", "gpt2": "PrunelabGPT2LMHeadModel"}
 
 
 def stock_config_changes(lm) -> dict | None:
@@ -31,7 +32,7 @@ def stock_config_changes(lm) -> dict | None:
     if len(set(attention)) > 1 or len(set(widths)) > 1:
         return None
     config = lm.config
-    if lm.layout == "llama":
+    if lm.layout in ("llama", "phi3"):
         heads, head_dim = lm.attention_width(0)
         ratio = config.num_attention_heads // config.num_key_value_heads
         return {"num_attention_heads": heads, "num_key_value_heads": heads // ratio, "head_dim": head_dim,
@@ -45,7 +46,7 @@ def stock_config_changes(lm) -> dict | None:
 
 def export_model(lm: ModelAdapter, out: str | Path) -> dict:
     """Write the export folder atomically; returns what was written (`remote_code`: whether it needs it)."""
-    if getattr(lm, "layout", "") not in REMOTE_CLASSES:
+    if lm.kind != "hf":
         raise PrunelabError(f"{lm.source or 'this model'}: export to a transformers folder is for Hugging Face "
                             f"deliverables; a word-LM checkpoint loads with prunelab (`prunelab eval`)")
     from safetensors.torch import save_file
@@ -65,13 +66,20 @@ def export_model(lm: ModelAdapter, out: str | Path) -> dict:
         else:
             from prunelab.lm import remote_code
 
+            tied_factors = exported.embedding_slot().factorized and exported.tied
             config.prunelab_slots = exported.slot_shapes()
-            config.prunelab_embedding_factorized = exported.embedding_slot().factorized and exported.tied
+            config.prunelab_embedding_factorized = tied_factors
             if exported.embedding_slot().factorized:
-                config.tie_word_embeddings = False
-            config.auto_map = {"AutoModelForCausalLM": f"{REMOTE_CODE[:-3]}.{REMOTE_CLASSES[exported.layout]}"}
+                config.tie_word_embeddings = False  # the remote code ties the factors itself
+            remote_class = f"{remote_code.CLASS_PREFIX}{type(exported.model).__name__}"  # the stock class, pruned
+            config.auto_map = {"AutoModelForCausalLM": f"{REMOTE_CODE[:-3]}.{remote_class}"}
             config.save_pretrained(staging)
-            state = {name: tensor.detach().contiguous().clone() for name, tensor in exported.model.state_dict().items()}
+            state = exported.model.state_dict()
+            if tied_factors:  # stored once, as the output layer's factors
+                embedding = {f"{name}." for name, module in exported.model.named_modules()
+                             if module is exported.model.get_input_embeddings()}
+                state = {name: tensor for name, tensor in state.items() if not any(map(name.startswith, embedding))}
+            state = {name: tensor.detach().contiguous().clone() for name, tensor in state.items()}
             save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})
             (staging / REMOTE_CODE).write_text(inspect.getsource(remote_code))
         exported.tokenizer.hf.save_pretrained(staging)

@@ -1,27 +1,27 @@
-"""Adapters of Hugging Face causal LMs: the Llama layout and GPT-2.
+"""What the adapters of Hugging Face causal LMs share (the layouts themselves are in `prunelab.lm.hf_families`).
 
-The layout is recognised from the model's modules, not its class name, so the models that share a layout
-(Llama, SmolLM2, Mistral-style GQA models, Qwen2 with q/k/v biases) are one adapter:
-
-- Llama layout: `layers[i].self_attn.{q,k,v,o}_proj` (grouped-query attention: `num_key_value_heads` key/value
-  heads, each shared by a group of query heads), `layers[i].mlp.{gate,up,down}_proj` (gate optional), tied or
-  untied `lm_head`. An attention unit is one key/value group with its query heads (q rows, k and v rows,
-  o columns), so the grouping ratio and head_dim (RoPE) never change.
-- GPT-2: `h[i].attn.c_attn` (q, k, v fused, `Conv1D` stored [in, out]), `h[i].attn.c_proj`, `h[i].mlp.c_fc`,
-  `h[i].mlp.c_proj`, tied `lm_head`. An attention unit is one head.
+An adapter recognises a layout from the model's modules, not its class name, and then checks the model's
+parameter inventory: every parameter must be one the layout knows (a matrix it prunes, or a norm or bias whose
+width pruning never changes). A layer holding anything else (a norm over the pruned query width, a gate, an
+extra projection) is refused in one line naming it, never pruned around.
 
 Slot names are module paths (`model.layers.0.self_attn.q_proj`, `lm_head`). The output matrix (`lm_head`)
 is the embedding slot; when it is tied to the input embedding, factorising it factorises both (one shared
-pair of factors), and masking it masks both."""
+pair of factors), and masking it masks both. The residual width (hidden size) is never cut: structured
+pruning of the embedding keeps a (vocab x kept) table and a (kept x hidden) selection, so every norm and
+bias of the hidden width keeps its shape."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+import re
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from prunelab.lm.adapter import ModelAdapter, Slot, UnitGroup, blank_module, contiguous_units, factors
+from prunelab.lm.adapter import ModelAdapter, Slot, UnitGroup, blank_module
 from prunelab.lm.model import LowRankLinear
 
 HF_CONTEXT = 128  # tokens per scoring window and per training window (N-best sentences are far shorter)
@@ -44,6 +44,11 @@ class HFCausalLM(ModelAdapter):
 
     layout = ""
     suffix = ""  # a deliverable is a folder
+    # The parameters the layout knows: (regular expression of a name, its width). Layer patterns are relative
+    # to a layer (`model.layers.3.`), model patterns to the model. Widths: "any" (a matrix slot's weight or bias,
+    # which pruning edits), "hidden" (a vector of the hidden width), "head_dim" (a per-head vector).
+    layer_parameters: ClassVar[tuple[tuple[str, str], ...]] = ()
+    model_parameters: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     @property
     def config(self):
@@ -67,6 +72,29 @@ class HFCausalLM(ModelAdapter):
         if isinstance(head, LowRankLinear):
             return isinstance(embedding, FactorizedEmbedding) and embedding.table is head.second.weight
         return head.weight is embedding.weight
+
+    def layer_prefix(self, layer: int) -> str:
+        raise NotImplementedError
+
+    def head_dim(self, layer: int) -> int:
+        raise NotImplementedError
+
+    def unknown_parameters(self) -> list[str]:
+        """Parameters of the model that the layout does not know, or of a width it does not expect:
+        `name [shape]`, in model order."""
+        layers = re.escape(self.layer_prefix(0).rpartition(".")[0])
+        unknown = []
+        for name, parameter in self.model.named_parameters(remove_duplicate=False):
+            inside = re.fullmatch(rf"{layers}\.(\d+)\.(.+)", name)
+            layer, local = (int(inside.group(1)), inside.group(2)) if inside else (None, name)
+            patterns = self.layer_parameters if inside else self.model_parameters
+            width = next((width for pattern, width in patterns if re.fullmatch(pattern, local)), None)
+            if width is None or (width != "any" and tuple(parameter.shape) != self._width(width, layer)):
+                unknown.append(f"{name} {list(parameter.shape)}")
+        return unknown
+
+    def _width(self, width: str, layer: int | None) -> tuple[int]:
+        return (self.config.hidden_size,) if width == "hidden" else (self.head_dim(layer),)
 
     def embedding_slot(self) -> Slot:
         return Slot("lm_head", self.model, "lm_head")
@@ -157,122 +185,3 @@ class HFCausalLM(ModelAdapter):
 
         return folder_payload(self)
 
-
-def _out_features(module: nn.Module) -> int:
-    pair = factors(module)
-    if pair is not None:
-        return pair[1].shape[0]
-    if type(module).__name__ == "Conv1D":
-        return module.weight.shape[1]
-    return module.weight.shape[0]
-
-
-@dataclass
-class LlamaLayout(HFCausalLM):
-    kind = "hf"
-    layout = "llama"
-
-    @staticmethod
-    def matches(model: nn.Module) -> bool:
-        layers = getattr(getattr(model, "base_model", None), "layers", None)
-        if not isinstance(layers, nn.ModuleList) or not len(layers) or not hasattr(model, "lm_head"):
-            return False
-        attention, mlp = getattr(layers[0], "self_attn", None), getattr(layers[0], "mlp", None)
-        return (all(isinstance(getattr(attention, n, None), nn.Linear) for n in ("q_proj", "k_proj", "v_proj", "o_proj"))
-                and all(isinstance(getattr(mlp, n, None), nn.Linear) for n in ("up_proj", "down_proj"))
-                and hasattr(attention, "head_dim") and hasattr(attention, "num_key_value_groups"))
-
-    def layers(self) -> nn.ModuleList:
-        return self.model.base_model.layers
-
-    def _prefix(self, layer: int) -> str:
-        return f"{self.model.base_model_prefix}.layers.{layer}"
-
-    def _attention_slots(self, layer: int) -> list[Slot]:
-        prefix, attention = self._prefix(layer), self.layers()[layer].self_attn
-        return [Slot(f"{prefix}.self_attn.{n}", attention, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")]
-
-    def _mlp_slots(self, layer: int) -> list[Slot]:
-        prefix, mlp = self._prefix(layer), self.layers()[layer].mlp
-        names = [n for n in ("gate_proj", "up_proj", "down_proj") if hasattr(mlp, n)]
-        return [Slot(f"{prefix}.mlp.{n}", mlp, n) for n in names]
-
-    def block_slots(self) -> list[Slot]:
-        return [slot for layer in range(self.n_layers) for slot in self._attention_slots(layer) + self._mlp_slots(layer)]
-
-    def unit_groups(self, layer: int) -> list[UnitGroup]:
-        attention = self.layers()[layer].self_attn
-        hd, ratio = attention.head_dim, attention.num_key_value_groups
-        q, k, v, o = self._attention_slots(layer)
-        groups = _out_features(k.module) // hd
-        *inputs, down = self._mlp_slots(layer)
-        width = _out_features(inputs[0].module)
-        return [
-            UnitGroup("attention", layer, self.config.num_key_value_heads,
-                      [(q, 0, contiguous_units(groups, ratio * hd)), (k, 0, contiguous_units(groups, hd)),
-                       (v, 0, contiguous_units(groups, hd)), (o, 1, contiguous_units(groups, ratio * hd))]),
-            UnitGroup("mlp", layer, self.config.intermediate_size,
-                      [(slot, 0, contiguous_units(width, 1)) for slot in inputs] + [(down, 1, contiguous_units(width, 1))]),
-        ]
-
-    def attention_width(self, layer: int) -> tuple[int, int]:
-        attention = self.layers()[layer].self_attn
-        return _out_features(attention.q_proj) // attention.head_dim, attention.head_dim
-
-
-@dataclass
-class GPT2Layout(HFCausalLM):
-    kind = "hf"
-    layout = "gpt2"
-
-    @staticmethod
-    def matches(model: nn.Module) -> bool:
-        layers = getattr(getattr(model, "base_model", None), "h", None)
-        if not isinstance(layers, nn.ModuleList) or not len(layers) or not hasattr(model, "lm_head"):
-            return False
-        attention, mlp = getattr(layers[0], "attn", None), getattr(layers[0], "mlp", None)
-        return (all(type(getattr(attention, n, None)).__name__ == "Conv1D" for n in ("c_attn", "c_proj"))
-                and all(type(getattr(mlp, n, None)).__name__ == "Conv1D" for n in ("c_fc", "c_proj"))
-                and hasattr(attention, "split_size") and not getattr(attention, "is_cross_attention", False))
-
-    def layers(self) -> nn.ModuleList:
-        return self.model.base_model.h
-
-    def _prefix(self, layer: int) -> str:
-        return f"{self.model.base_model_prefix}.h.{layer}"
-
-    def block_slots(self) -> list[Slot]:
-        slots = []
-        for layer, block in enumerate(self.layers()):
-            prefix = self._prefix(layer)
-            slots += [Slot(f"{prefix}.attn.c_attn", block.attn, "c_attn"), Slot(f"{prefix}.attn.c_proj", block.attn, "c_proj"),
-                      Slot(f"{prefix}.mlp.c_fc", block.mlp, "c_fc"), Slot(f"{prefix}.mlp.c_proj", block.mlp, "c_proj")]
-        return slots
-
-    def unit_groups(self, layer: int) -> list[UnitGroup]:
-        block, prefix = self.layers()[layer], self._prefix(layer)
-        hd = block.attn.head_dim
-        heads = _out_features(block.attn.c_attn) // (3 * hd)
-        qkv_rows = torch.cat([contiguous_units(heads, hd, part * heads * hd) for part in range(3)], dim=1)
-        width = _out_features(block.mlp.c_fc)
-        return [
-            UnitGroup("attention", layer, self.config.n_head,
-                      [(Slot(f"{prefix}.attn.c_attn", block.attn, "c_attn"), 0, qkv_rows),
-                       (Slot(f"{prefix}.attn.c_proj", block.attn, "c_proj"), 1, contiguous_units(heads, hd))]),
-            UnitGroup("mlp", layer, self.config.n_inner or 4 * self.config.n_embd,
-                      [(Slot(f"{prefix}.mlp.c_fc", block.mlp, "c_fc"), 0, contiguous_units(width, 1)),
-                       (Slot(f"{prefix}.mlp.c_proj", block.mlp, "c_proj"), 1, contiguous_units(width, 1))]),
-        ]
-
-    def attention_width(self, layer: int) -> tuple[int, int]:
-        attention = self.layers()[layer].attn
-        return _out_features(attention.c_attn) // (3 * attention.head_dim), attention.head_dim
-
-    def _sync_layer(self, layer: int) -> None:
-        attention = self.layers()[layer].attn
-        heads, _ = self.attention_width(layer)
-        attention.num_heads, attention.split_size = heads, heads * attention.head_dim
-
-
-LAYOUTS = (LlamaLayout, GPT2Layout)
-SUPPORTED = "Llama layout (LlamaForCausalLM and models sharing it: GQA, q/k/v biases, tied or untied head), GPT-2"

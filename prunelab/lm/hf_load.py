@@ -17,7 +17,8 @@ import torch
 
 from prunelab.atomic import atomic_folder
 from prunelab.errors import PrunelabError
-from prunelab.lm.hf_adapter import LAYOUTS, SUPPORTED, HFCausalLM
+from prunelab.lm.hf_adapter import HFCausalLM
+from prunelab.lm.hf_families import LAYOUTS, SUPPORTED
 from prunelab.lm.tokenizer import SENTENCE_BOUNDARIES, SubwordTokenizer
 
 MANIFEST = "prunelab.json"
@@ -39,10 +40,21 @@ def adapter_for(model, tokenizer, source: str = "", boundaries: dict | None = No
         if layout.matches(model):
             lm = layout(model.eval(), _subword_tokenizer(tokenizer, boundaries, source))
             lm.source = source
+            _check_parameters(lm, model, source)
             return lm
     architectures = getattr(model.config, "architectures", None) or [type(model).__name__]
     raise PrunelabError(f"{source or 'the model'}: architecture {', '.join(architectures)} is not supported; "
                         f"supported: {SUPPORTED}")
+
+
+def _check_parameters(lm: HFCausalLM, model, source: str) -> None:
+    unknown = lm.unknown_parameters()
+    if unknown:
+        architectures = getattr(model.config, "architectures", None) or [type(model).__name__]
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise PrunelabError(f"{source or 'the model'}: {', '.join(architectures)} has the {lm.layout} layout but holds "
+                            f"parameters it does not know, which pruning would leave at the wrong width: "
+                            f"{', '.join(unknown[:3])}{more}; supported: {SUPPORTED}")
 
 
 def _subword_tokenizer(tokenizer, boundaries: dict | None, source) -> SubwordTokenizer:
@@ -143,9 +155,11 @@ def _check_architecture(config, source) -> None:
     except ValueError as error:
         raise PrunelabError(f"{source}: architecture {', '.join(config.architectures or [config.model_type])} "
                             f"is not a causal LM transformers can build; supported: {SUPPORTED}") from error
-    if not any(layout.matches(model) for layout in LAYOUTS):
+    layout = next((layout for layout in LAYOUTS if layout.matches(model)), None)
+    if layout is None:
         architectures = config.architectures or [type(model).__name__]
         raise PrunelabError(f"{source}: architecture {', '.join(architectures)} is not supported; supported: {SUPPORTED}")
+    _check_parameters(layout(model, None), model, str(source))
 
 
 def _tiny_copy(config):

@@ -1,17 +1,24 @@
 """Modeling code that an exported folder carries as `modeling_prunelab.py`, for
 `AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)` with only torch and transformers.
 
-This file imports nothing from prunelab: it is copied as is. The folder's config.json holds the stock
-config of the base (one head count and FFN width) plus `prunelab_slots`: every matrix's [out, in] shape and
-rank (a rank means two factors, `second @ first`). The model class builds the stock layout, then gives each
-matrix its pruned shape before the weights load, the way models with per-layer shapes ship their code."""
+This file imports nothing from prunelab: it is copied as is (prunelab imports `sync_layer` from it, so both
+sides give a pruned layer the same head counts). The folder's config.json is the stock config of the base
+(its own `model_type`, one head count and FFN width) plus `prunelab_slots`: every matrix's [out, in] shape
+and rank (a rank means two factors, `second @ first`). `auto_map` names `Prunelab<StockClass>`, e.g.
+`PrunelabQwen3ForCausalLM`: the stock class transformers maps that model type to, built as usual, then each
+matrix given its pruned shape before the weights load (the way models with per-layer shapes ship their code).
+A tied, factorised output matrix stays one pair of factors: the input embedding reads the output layer's."""
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from transformers import GPT2LMHeadModel, LlamaForCausalLM
+import transformers
 from transformers.pytorch_utils import Conv1D
+
+CLASS_PREFIX = "Prunelab"
 
 
 class LowRankLinear(nn.Module):
@@ -27,48 +34,74 @@ class LowRankLinear(nn.Module):
         return F.linear(F.linear(x, self.first.weight), self.second.weight, self.second.bias)
 
 
-class FactorizedEmbedding(nn.Module):
-    """An input embedding stored as `table[ids] @ proj` (the factors of a tied, factorised output matrix)."""
+class TiedFactorizedEmbedding(nn.Module):
+    """The input embedding of a tied, factorised output layer: `second.weight[ids] @ first.weight`. It holds the
+    output layer by reference, not as a submodule, so the factors are stored, loaded and counted once."""
 
-    def __init__(self, vocab_size: int, hidden_size: int, rank: int):
+    def __init__(self, head: LowRankLinear):
         super().__init__()
-        self.table = nn.Parameter(torch.empty(vocab_size, rank))
-        self.proj = nn.Parameter(torch.empty(rank, hidden_size))
+        object.__setattr__(self, "head", head)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return F.embedding(ids, self.table) @ self.proj
+        return F.embedding(ids, self.head.second.weight) @ self.head.first.weight
 
 
-def _shaped(module: nn.Module, out_features: int, in_features: int, rank) -> nn.Module:
+def in_features(module: nn.Module) -> int:
+    return module.nx if isinstance(module, Conv1D) else module.in_features
+
+
+def out_features(module: nn.Module) -> int:
+    return module.nf if isinstance(module, Conv1D) else module.out_features
+
+
+def sync_layer(layer: nn.Module) -> None:
+    """Give a decoder layer's attention the head counts of its (pruned) matrices, where the stock code keeps
+    them in attributes or reads them from the config instead of from the tensors' shapes."""
+    attention = getattr(layer, "self_attn", None) or getattr(layer, "attn", None)
+    if hasattr(attention, "c_attn"):  # GPT-2: q, k and v fused, split by width
+        heads = out_features(attention.c_attn) // (3 * attention.head_dim)
+        attention.num_heads, attention.split_size = heads, heads * attention.head_dim
+    elif hasattr(attention, "qkv_proj"):  # Phi-3: query rows (as many as the config's heads), then keys, values
+        heads = in_features(attention.o_proj) // attention.head_dim
+        kv_heads = (out_features(attention.qkv_proj) - heads * attention.head_dim) // (2 * attention.head_dim)
+        attention.num_key_value_heads = kv_heads
+        attention.config = copy.copy(attention.config)  # this layer's own counts; the model's config is unchanged
+        attention.config.num_attention_heads, attention.config.num_key_value_heads = heads, kv_heads
+
+
+def _shaped(module: nn.Module, out_size: int, in_size: int, rank) -> nn.Module:
     has_bias = getattr(module, "bias", None) is not None
     if rank is not None:
-        return LowRankLinear(in_features, out_features, rank, bias=has_bias)
+        return LowRankLinear(in_size, out_size, rank, bias=has_bias)
     if isinstance(module, Conv1D):
-        return Conv1D(out_features, in_features)
-    return nn.Linear(in_features, out_features, bias=has_bias)
+        return Conv1D(out_size, in_size)
+    return nn.Linear(in_size, out_size, bias=has_bias)
 
 
 def apply_prunelab_slots(model: nn.Module, slots: dict, embedding_factorized: bool) -> None:
     for name, entry in slots.items():
-        (out_features, in_features), rank = entry["shape"], entry["rank"]
+        (out_size, in_size), rank = entry["shape"], entry["rank"]
         parent_name, _, attr = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        module = getattr(parent, attr)
-        setattr(parent, attr, _shaped(module, out_features, in_features, rank))
-        if name == "lm_head" and rank is not None and embedding_factorized:
-            model.set_input_embeddings(FactorizedEmbedding(out_features, in_features, rank))
-    for block in getattr(model.base_model, "h", []):  # GPT-2 splits its fused q/k/v by width
-        heads = block.attn.c_attn.nf // (3 * block.attn.head_dim)
-        block.attn.num_heads, block.attn.split_size = heads, heads * block.attn.head_dim
+        setattr(parent, attr, _shaped(getattr(parent, attr), out_size, in_size, rank))
+    if embedding_factorized:
+        model.set_input_embeddings(TiedFactorizedEmbedding(model.lm_head))
+    for layer in getattr(model.base_model, "layers", None) or getattr(model.base_model, "h", []):
+        sync_layer(layer)
 
 
-class PrunelabLlamaForCausalLM(LlamaForCausalLM):
+def _pruned_class(stock: type) -> type:
     def __init__(self, config):
-        super().__init__(config)
+        stock.__init__(self, config)
         apply_prunelab_slots(self, config.prunelab_slots, config.prunelab_embedding_factorized)
 
+    return type(f"{CLASS_PREFIX}{stock.__name__}", (stock,), {"__init__": __init__, "__module__": __name__})
 
-class PrunelabGPT2LMHeadModel(GPT2LMHeadModel):
-    def __init__(self, config):
-        super().__init__(config)
-        apply_prunelab_slots(self, config.prunelab_slots, config.prunelab_embedding_factorized)
+
+def __getattr__(name: str) -> type:
+    """`Prunelab<StockClass>` (what config.json's auto_map names): the stock class with the pruned shapes."""
+    stock = getattr(transformers, name[len(CLASS_PREFIX):], None) if name.startswith(CLASS_PREFIX) else None
+    if not (isinstance(stock, type) and issubclass(stock, transformers.PreTrainedModel)):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = _pruned_class(stock)
+    return globals()[name]

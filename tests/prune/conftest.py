@@ -6,7 +6,7 @@ import torch
 from prunelab.lm.model import LMConfig, TransformerLM
 from prunelab.lm.word_adapter import WordLM
 
-FAMILIES = ["word", "llama-gqa-tied", "llama-bias-untied", "gpt2"]
+FAMILIES = ["word", "llama-gqa-tied", "llama-bias-untied", "gpt2-32", "qwen3", "phi3"]
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
