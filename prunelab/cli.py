@@ -56,7 +56,8 @@ def cmd_eval(args) -> int:
     bench = Benchmark.load(args.corpus, args.nbest, args.max_test_utts, max_dev_utts=args.max_dev_utts,
                            max_valid_sentences=args.ppl_sentences, max_test_sentences=args.ppl_sentences)
     metrics = evaluate_model(model, bench, vs=vs, speed_vs=speed_vs, trigram=not args.no_trigram,
-                             speed=not args.no_speed, speed_repeats=args.repeats, threads=args.threads)
+                             speed=not args.no_speed, speed_repeats=args.repeats, threads=args.threads,
+                             scoring=args.scoring)
     print(json.dumps(metrics, indent=2) if args.json else format_report(args.model, metrics))
     return 0
 
@@ -369,6 +370,7 @@ def cmd_import_nbest(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from prunelab.paths import shipped_specs
+    from prunelab.evaluate.evaluator import SCORINGS
     from prunelab.prune.criteria import CRITERIA
     from prunelab.prune.methods import METHODS
     from prunelab.prune.schedulers import SCHEDULERS
@@ -407,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
     ev.add_argument("--repeats", type=int, default=5, help="timed repeats for the speed median (default 5)")
     ev.add_argument("--threads", type=int, default=1, help="torch threads while timing (default 1)")
+    ev.add_argument("--scoring", choices=SCORINGS, default="prefix-tree",
+                    help="N-best scoring: each utterance's hypotheses as a prefix tree, shared prefixes computed once "
+                         "(default), or each hypothesis on its own (same log-probs to float rounding)")
     ev.add_argument("--max-test-utts", type=_count, default=None, help="evaluate on the first N test utterances only")
     ev.add_argument("--max-dev-utts", type=_count, default=None,
                     help="tune the rescoring weights on the first N dev utterances only")

@@ -15,6 +15,7 @@ from prunelab.evaluate.speed import measure_speed
 from prunelab.evaluate.wer import bootstrap_wer_ci, paired_bootstrap_diff, wer
 from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.ngram import KneserNeyTrigram
+from prunelab.lm.prefix_score import grouped_sentence_logprobs
 from prunelab.lm.score import perplexity, sentence_logprobs
 from prunelab.lm.vocab import Vocab
 
@@ -56,11 +57,29 @@ class Benchmark:
         return random.Random(0).sample(texts, min(count, len(texts)))
 
 
-Scorer = Callable[[list[str]], list[float]]
+Scorer = Callable[[list[list[str]]], list[float]]  # hypotheses grouped by utterance -> their scores, row-major
+
+# how a neural LM scores an N-best list: each utterance's hypotheses as a prefix tree, every shared prefix once
+# (prunelab.lm.prefix_score, the default), or each hypothesis on its own (the path before it; the same
+# log-probs to float rounding)
+SCORINGS = ("prefix-tree", "independent")
 
 
-def neural_scorer(lm: ModelAdapter) -> Scorer:
-    return lambda sentences: sentence_logprobs(lm, sentences)
+def _flat(groups: list[list[str]]) -> list[str]:
+    return [text for group in groups for text in group]
+
+
+def neural_scorer(lm: ModelAdapter, scoring: str = "prefix-tree") -> Scorer:
+    if scoring not in SCORINGS:
+        raise ValueError(f"unknown scoring {scoring!r}; expected one of {', '.join(SCORINGS)}")
+    if scoring == "independent":
+        return lambda groups: sentence_logprobs(lm, _flat(groups))
+    return lambda groups: _flat(grouped_sentence_logprobs(lm, groups))
+
+
+def sentence_scorer(score: Callable[[list[str]], list[float]]) -> Scorer:
+    """A scorer of sentences one by one (the n-gram baseline) as a Scorer of grouped hypotheses."""
+    return lambda groups: score(_flat(groups))
 
 
 @dataclass
@@ -74,8 +93,8 @@ class RescoringResult:
 
 
 def rescore(bench: Benchmark, scorer: Scorer) -> RescoringResult:
-    dev_lm = bench.dev.lm_matrix(scorer(bench.dev.flat_texts()))
-    test_lm = bench.test.lm_matrix(scorer(bench.test.flat_texts()))
+    dev_lm = bench.dev.lm_matrix(scorer(bench.dev.texts))
+    test_lm = bench.test.lm_matrix(scorer(bench.test.texts))
     weights, dev_wer = tune_weights(bench.dev, dev_lm)
     return RescoringResult(weights, dev_wer, test_lm)
 
@@ -94,17 +113,19 @@ def trigram_vocab(lm: ModelAdapter, bench: Benchmark) -> Vocab:
 def evaluate_model(model: ModelAdapter, bench: Benchmark, *, vs: ModelAdapter | None = None,
                    speed_vs: ModelAdapter | None = None, trigram: bool = True,
                    speed: bool = True, speed_repeats: int = 5, speed_sentences: int = SPEED_SENTENCES,
-                   threads: int = 1, test_perplexity: bool = True, valid_perplexity: bool = True) -> dict:
+                   threads: int = 1, test_perplexity: bool = True, valid_perplexity: bool = True,
+                   scoring: str = "prefix-tree") -> dict:
     """The documented metrics; a sweep's trials leave out `ppl_test` (`test_perplexity=False`): they record
     `ppl_valid` only, and a 135M-parameter LM spends minutes per deliverable on the test text. A re-evaluation on
-    another N-best benchmark leaves out `ppl_valid` too (`valid_perplexity=False`): the sweep measured it already."""
+    another N-best benchmark leaves out `ppl_valid` too (`valid_perplexity=False`): the sweep measured it already.
+    `scoring` is how the N-best lists are scored (`SCORINGS`)."""
     test = bench.test
     result: dict = dict(model.param_counts())
     if valid_perplexity:
         result["ppl_valid"] = perplexity(model, bench.corpus.valid)
     if test_perplexity:
         result["ppl_test"] = perplexity(model, bench.corpus.test)
-    own = rescore(bench, neural_scorer(model))
+    own = rescore(bench, neural_scorer(model, scoring))
     own_errors = own.test_errors(test)
     result.update(wer_figures(bench, own_errors))
     result["utt_errors"] = [int(e) for e in own_errors]  # word errors per test utterance: paired comparisons later
@@ -117,14 +138,14 @@ def evaluate_model(model: ModelAdapter, bench: Benchmark, *, vs: ModelAdapter | 
     })
     if trigram:
         kn = KneserNeyTrigram(trigram_vocab(model, bench), bench.corpus.train)
-        kn_rescored = rescore(bench, kn.sentence_logprobs)
+        kn_rescored = rescore(bench, sentence_scorer(kn.sentence_logprobs))
         kn_errors = kn_rescored.test_errors(test)
         result["trigram"] = {"ppl_valid": kn.perplexity(bench.corpus.valid), "ppl_test": kn.perplexity(bench.corpus.test),
                              **wer_figures(bench, kn_errors)}
         diff, interval = paired_bootstrap_diff(own_errors, kn_errors, test.ref_words)
         result["trigram"].update({"wer_diff": diff, "wer_diff_ci_low": interval.low, "wer_diff_ci_high": interval.high})
     if vs is not None:
-        other = rescore(bench, neural_scorer(vs))
+        other = rescore(bench, neural_scorer(vs, scoring))
         frozen = own.test_errors(test, other.weights)  # both at the reference model's dev-tuned weights
         other_errors = other.test_errors(test)
         diff, interval = paired_bootstrap_diff(frozen, other_errors, test.ref_words)

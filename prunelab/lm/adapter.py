@@ -256,6 +256,11 @@ class ModelAdapter:
         """Logits of the output layer for hidden states (..., d_model)."""
         raise NotImplementedError
 
+    def tree_hidden(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Final hidden states of packed prefix trees (`prunelab.lm.prefix_score`): token t at position
+        `positions[b, t]`, attending to the tokens where `mask[b, t]` (batch, time, time) is True."""
+        raise NotImplementedError
+
     # ---- structure ----
     @property
     def n_layers(self) -> int:

@@ -65,6 +65,17 @@ class HFCausalLM(ModelAdapter):
     def decode(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.model.lm_head(hidden)
 
+    def tree_hidden(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # transformers passes a 4D mask to the attention as it is: SDPA takes it as bool (True: attend), the
+        # eager attention adds it to the scores
+        attention = mask[:, None]
+        if self.config._attn_implementation != "sdpa":
+            dtype = next(self.model.parameters()).dtype
+            attention = torch.zeros(attention.shape, dtype=dtype, device=mask.device).masked_fill(
+                ~attention, torch.finfo(dtype).min)
+        return self.model.base_model(input_ids=tokens, position_ids=positions, attention_mask=attention,
+                                     use_cache=False).last_hidden_state
+
     @property
     def tied(self) -> bool:
         head = self.model.lm_head

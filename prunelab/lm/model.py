@@ -111,12 +111,13 @@ class SelfAttention(nn.Module):
         self.proj = make_linear(config, f"blocks.{layer}.attn.proj", inner, config.d_model)
         self.dropout = config.dropout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Causal attention, or with `mask` (batch, time, time; True: may attend) the positions it allows."""
         batch, time, _ = x.shape
         q, k, v = self.qkv(x).split(self.n_head * self.head_dim, dim=2)
         q, k, v = (t.view(batch, time, self.n_head, self.head_dim).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None],
+                                           is_causal=mask is None, dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(batch, time, -1))
 
 
@@ -139,8 +140,8 @@ class Block(nn.Module):
         self.ff = FeedForward(config, layer)
         self.drop = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln_attn(x)))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln_attn(x), mask))
         return x + self.drop(self.ff(self.ln_ff(x)))
 
 
@@ -167,14 +168,19 @@ class TransformerLM(nn.Module):
             for parameter in module.parameters():
                 nn.init.normal_(parameter, std=0.02)
 
-    def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Final hidden states (batch, time, d_model), the input of the output layer; time <= context."""
+    def hidden(self, tokens: torch.Tensor, positions: torch.Tensor | None = None,
+               mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Final hidden states (batch, time, d_model), the input of the output layer; time <= context. With
+        `positions` (batch, time) and `mask` (batch, time, time), tokens sit at those positions and attend where
+        the mask allows (a packed prefix tree, `prunelab.lm.prefix_score`); positions < context."""
         time = tokens.shape[1]
-        if time > self.config.context:
-            raise ValueError(f"sequence of {time} tokens exceeds the context of {self.config.context}")
-        x = self.embed.encode(tokens) + self.pos(torch.arange(time, device=tokens.device))
+        if positions is None:
+            if time > self.config.context:
+                raise ValueError(f"sequence of {time} tokens exceeds the context of {self.config.context}")
+            positions = torch.arange(time, device=tokens.device)
+        x = self.embed.encode(tokens) + self.pos(positions)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, mask)
         return self.ln_out(x)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,9 @@ class WordLM(ModelAdapter):
     def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model.hidden(tokens)
 
+    def tree_hidden(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.model.hidden(tokens, positions, mask)
+
     def decode(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.model.embed.decode(hidden)
 
