@@ -26,7 +26,8 @@ def format_report(name: str, m: dict) -> str:
              f"  perplexity      valid {m['ppl_valid']:.1f}   test {m['ppl_test']:.1f}",
              f"  rescoring WER   {100 * m['wer']:.2f}%  (95% CI {100 * m['wer_ci_low']:.2f}-{100 * m['wer_ci_high']:.2f}) "
              f"on {m['n_test_utts']:,} test utterances / {m['n_test_words']:,} words "
-             f"[lm_scale {m['lm_scale']:.3g}, word_insertion {m['word_insertion']:.3g}, tuned on {m['n_dev_utts']} dev]",
+             f"[lm_scale {m['lm_scale']:.3g}, word_insertion {m['word_insertion']:.3g}, tuned on {m['n_dev_utts']} dev; "
+             f"scored in {m['scoring_precision']}]",
              f"  recogniser      1-best {100 * m['wer_1best']:.2f}%   oracle {100 * m['wer_oracle']:.2f}%   ({m['system']})"]
     if "trigram" in m:
         t = m["trigram"]
@@ -57,7 +58,7 @@ def cmd_eval(args) -> int:
                            max_valid_sentences=args.ppl_sentences, max_test_sentences=args.ppl_sentences)
     metrics = evaluate_model(model, bench, vs=vs, speed_vs=speed_vs, trigram=not args.no_trigram,
                              speed=not args.no_speed, speed_repeats=args.repeats, threads=args.threads,
-                             scoring=args.scoring)
+                             scoring=args.scoring, scoring_precision=args.scoring_precision)
     print(json.dumps(metrics, indent=2) if args.json else format_report(args.model, metrics))
     return 0
 
@@ -369,8 +370,9 @@ def cmd_import_nbest(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from prunelab.paths import shipped_specs
     from prunelab.evaluate.evaluator import SCORINGS
+    from prunelab.lm.precision import PRECISIONS
+    from prunelab.paths import shipped_specs
     from prunelab.prune.criteria import CRITERIA
     from prunelab.prune.methods import METHODS
     from prunelab.prune.schedulers import SCHEDULERS
@@ -412,6 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scoring", choices=SCORINGS, default="prefix-tree",
                     help="N-best scoring: each utterance's hypotheses as a prefix tree, shared prefixes computed once "
                          "(default), or each hypothesis on its own (same log-probs to float rounding)")
+    ev.add_argument("--scoring-precision", choices=PRECISIONS, default="auto",
+                    help="precision of the N-best scoring: auto (default) = bf16 where the processor or GPU has bf16 "
+                         "instructions, fp32 elsewhere; the output layer and perplexity stay fp32")
     ev.add_argument("--max-test-utts", type=_count, default=None, help="evaluate on the first N test utterances only")
     ev.add_argument("--max-dev-utts", type=_count, default=None,
                     help="tune the rescoring weights on the first N dev utterances only")

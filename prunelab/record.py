@@ -27,6 +27,7 @@ FIELDS = (
     Field("wer", pa.float64(), "metric"), Field("wer_ci_low", pa.float64(), "metric"),
     Field("wer_ci_high", pa.float64(), "metric"), Field("utt_errors", pa.list_(pa.int32()), "metric"),
     Field("speed_ratio", pa.float64(), "metric"), Field("flop_ratio", pa.float64(), "metric"),
+    Field("scoring_precision", pa.string(), "metric"),  # the precision its N-best lists were scored in
     Field("finetune_steps", pa.int64(), "metric"), Field("wall_s", pa.float64(), "metric"),
     Field("started_at", pa.float64(), "metric"), Field("node", pa.string(), "metric"),
     Field("status", pa.string(), "trial"), Field("checkpoint", pa.string(), "metric"),
@@ -35,4 +36,5 @@ SCHEMA = pa.schema([(f.name, f.type) for f in FIELDS])
 SCHEDULE_KEYS = ("shape", "stages", "exponent", "budget_split", "lr")  # config fields of incremental trials
 METRIC_KEYS = tuple(f.name for f in FIELDS if f.role == "metric")
 # the figures of `evaluate_model` that a deliverable's record carries
-EVALUATION_KEYS = ("params_total", "ppl_valid", "wer", "wer_ci_low", "wer_ci_high", "utt_errors", "speed_ratio")
+EVALUATION_KEYS = ("params_total", "ppl_valid", "wer", "wer_ci_low", "wer_ci_high", "utt_errors", "speed_ratio",
+                   "scoring_precision")

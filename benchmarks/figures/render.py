@@ -190,6 +190,42 @@ def _memory(f: dict) -> list[str]:
             f"Goal (issue 3): under {f['goal_mb']:,} MB ({verdict})."]
 
 
+def _scoring(f: dict) -> list[str]:
+    lines = ["N-best scoring of the test lists (`benchmarks/scoring_speed.py`). Today's path scores each hypothesis on its "
+             "own in fp32; the new default (`prunelab eval`'s `--scoring prefix-tree --scoring-precision auto`) scores "
+             "each utterance's hypotheses as one prefix tree in bf16 where the processor has bf16 instructions "
+             "(bf16 blocks, fp32 output layer). tokens/s counts the hypotheses' scored tokens for every path, so the "
+             "figures compare directly; a trie computes only its inner nodes.", ""]
+    if f.get("paths"):
+        lines += ["| model | benchmark | utterances / hypotheses | scored tokens / trie inputs | threads, repeats | path | "
+                  "tokens/s | speed-up | log-prob vs today: median / max |", "|---|---|---|---|---|---|---|---|---|"]
+        for m in f["paths"].values():
+            for r in m["rows"]:
+                lines.append(f"| {m['model']} | {m['nbest']} | {m['utterances']:,} / {m['hypotheses']:,} | "
+                             f"{m['scored_tokens']:,} / {m['trie_inputs']:,} | {m['threads']}, median of {m['repeats']} | "
+                             f"{r['path']} | {r['tokens_per_s']:,.0f} | {r['speedup']:.2f}x | "
+                             f"{r['median_abs_diff']:.1e} / {r['max_abs_diff']:.1e} |")
+        lines.append("")
+    if f.get("eval"):
+        lines += ["End to end: `prunelab eval` in a fresh process (perplexity of valid and test, N-best scoring of dev "
+                  "and test, the trigram, the speed measurement), today's path then the default, one after the other; "
+                  "torch's default threads (all cores) except the speed timing (1 thread).", "",
+                  "| model | benchmark | test / dev utterances | today | default | speed-up | WER today / default | "
+                  "ppl valid today / default | precision |", "|---|---|---|---|---|---|---|---|---|"]
+        for e in f["eval"].values():
+            today, new = e["today"], e["new"]
+            lines.append(f"| {e['model']} | {e['nbest']} | {today['n_test_utts']:,} / {today['n_dev_utts']:,} | {today['seconds']:.0f} s | "
+                         f"{new['seconds']:.0f} s | **{e['speedup']:.2f}x** | {pct(today['wer'])} / {pct(new['wer'])} | "
+                         f"{today['ppl_valid']:.2f} / {new['ppl_valid']:.2f} | {new['scoring_precision']} |")
+        lines.append("")
+        whisper = [e for e in f["eval"].values() if e["model"] == "smollm2-135m" and e["nbest"] == "whisper"
+                   and e["today"]["n_test_utts"] == 1000]
+        if whisper:
+            lines.append(f"Goal (issue 29): `prunelab eval smollm2-135m --nbest whisper` at least 1.5x faster end to end: "
+                         f"{whisper[0]['speedup']:.2f}x ({'met' if whisper[0]['speedup'] >= 1.5 else 'not met'}).")
+    return lines
+
+
 SECTIONS = [("speed", "1. Speed-up vs the FLOP limit", _speed),
             ("delivery-compute", "2. Incremental multi-size delivery: compute", _delivery_compute),
             ("delivery-wer", "2. Incremental multi-size delivery: WER of each deliverable", _delivery_wer),
@@ -198,7 +234,8 @@ SECTIONS = [("speed", "1. Speed-up vs the FLOP limit", _speed),
             ("warm-start", "4b. Warm-started search", _warm_start),
             ("search-scale", "4c. Scale of the search: one suggestion with thousands of trials", _search_scale),
             ("quality", "5. Quality vs size", _quality),
-            ("memory", "6. Memory of one pruning run", _memory)]
+            ("memory", "6. Memory of one pruning run", _memory),
+            ("scoring-speed", "7. N-best scoring: prefix sharing and bf16", _scoring)]
 
 
 def markdown(figures: dict) -> str:

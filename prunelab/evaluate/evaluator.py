@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
 from prunelab.data.nbest import NBestSet, load_nbest
 from prunelab.data.text import Corpus, load_corpus
@@ -15,6 +16,7 @@ from prunelab.evaluate.speed import measure_speed
 from prunelab.evaluate.wer import bootstrap_wer_ci, paired_bootstrap_diff, wer
 from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.ngram import KneserNeyTrigram
+from prunelab.lm.precision import resolve_precision
 from prunelab.lm.prefix_score import grouped_sentence_logprobs
 from prunelab.lm.score import perplexity, sentence_logprobs
 from prunelab.lm.vocab import Vocab
@@ -69,12 +71,14 @@ def _flat(groups: list[list[str]]) -> list[str]:
     return [text for group in groups for text in group]
 
 
-def neural_scorer(lm: ModelAdapter, scoring: str = "prefix-tree") -> Scorer:
+def neural_scorer(lm: ModelAdapter, scoring: str = "prefix-tree", precision: str = "fp32") -> Scorer:
+    """The scores of a neural LM, by `scoring` (`SCORINGS`) in `precision` ('fp32', 'bf16', 'auto')."""
     if scoring not in SCORINGS:
         raise ValueError(f"unknown scoring {scoring!r}; expected one of {', '.join(SCORINGS)}")
+    resolve_precision(precision, lm.device)  # an unknown one fails here, before any scoring
     if scoring == "independent":
-        return lambda groups: sentence_logprobs(lm, _flat(groups))
-    return lambda groups: _flat(grouped_sentence_logprobs(lm, groups))
+        return lambda groups: sentence_logprobs(lm, _flat(groups), precision=precision)
+    return lambda groups: _flat(grouped_sentence_logprobs(lm, groups, precision))
 
 
 def sentence_scorer(score: Callable[[list[str]], list[float]]) -> Scorer:
@@ -114,18 +118,22 @@ def evaluate_model(model: ModelAdapter, bench: Benchmark, *, vs: ModelAdapter | 
                    speed_vs: ModelAdapter | None = None, trigram: bool = True,
                    speed: bool = True, speed_repeats: int = 5, speed_sentences: int = SPEED_SENTENCES,
                    threads: int = 1, test_perplexity: bool = True, valid_perplexity: bool = True,
-                   scoring: str = "prefix-tree") -> dict:
+                   scoring: str = "prefix-tree", scoring_precision: str = "auto") -> dict:
     """The documented metrics; a sweep's trials leave out `ppl_test` (`test_perplexity=False`): they record
     `ppl_valid` only, and a 135M-parameter LM spends minutes per deliverable on the test text. A re-evaluation on
     another N-best benchmark leaves out `ppl_valid` too (`valid_perplexity=False`): the sweep measured it already.
-    `scoring` is how the N-best lists are scored (`SCORINGS`)."""
+    `scoring` is how the N-best lists are scored (`SCORINGS`); `scoring_precision` the precision of every forward
+    pass here (perplexity, N-best scoring, speed): 'auto' takes bf16 where the device has bf16 instructions
+    (`prunelab.lm.precision`: bf16 blocks, an fp32 output layer)."""
     test = bench.test
     result: dict = dict(model.param_counts())
+    resolved = resolve_precision(scoring_precision, model.device)
+    result["scoring_precision"] = "bf16" if model.dtype == torch.bfloat16 else resolved
     if valid_perplexity:
-        result["ppl_valid"] = perplexity(model, bench.corpus.valid)
+        result["ppl_valid"] = perplexity(model, bench.corpus.valid, precision=scoring_precision)
     if test_perplexity:
-        result["ppl_test"] = perplexity(model, bench.corpus.test)
-    own = rescore(bench, neural_scorer(model, scoring))
+        result["ppl_test"] = perplexity(model, bench.corpus.test, precision=scoring_precision)
+    own = rescore(bench, neural_scorer(model, scoring, scoring_precision))
     own_errors = own.test_errors(test)
     result.update(wer_figures(bench, own_errors))
     result["utt_errors"] = [int(e) for e in own_errors]  # word errors per test utterance: paired comparisons later
@@ -145,19 +153,19 @@ def evaluate_model(model: ModelAdapter, bench: Benchmark, *, vs: ModelAdapter | 
         diff, interval = paired_bootstrap_diff(own_errors, kn_errors, test.ref_words)
         result["trigram"].update({"wer_diff": diff, "wer_diff_ci_low": interval.low, "wer_diff_ci_high": interval.high})
     if vs is not None:
-        other = rescore(bench, neural_scorer(vs, scoring))
+        other = rescore(bench, neural_scorer(vs, scoring, scoring_precision))
         frozen = own.test_errors(test, other.weights)  # both at the reference model's dev-tuned weights
         other_errors = other.test_errors(test)
         diff, interval = paired_bootstrap_diff(frozen, other_errors, test.ref_words)
         retuned_diff, retuned = paired_bootstrap_diff(own_errors, other_errors, test.ref_words)
         result.update({
             "wer_diff": diff, "wer_diff_ci_low": interval.low, "wer_diff_ci_high": interval.high,
-            "vs": {"ppl_valid": perplexity(vs, bench.corpus.valid), **wer_figures(bench, other_errors),
+            "vs": {"ppl_valid": perplexity(vs, bench.corpus.valid, precision=scoring_precision), **wer_figures(bench, other_errors),
                    "lm_scale": other.weights.lm_scale, "word_insertion": other.weights.word_insertion,
                    "wer_frozen": wer(frozen, test.ref_words), "wer_diff_retuned": retuned_diff,
                    "wer_diff_retuned_ci_low": retuned.low, "wer_diff_retuned_ci_high": retuned.high},
         })
     if speed:
         result.update(measure_speed(model, bench.speed_sentences(speed_sentences), repeats=speed_repeats, threads=threads,
-                                    reference=speed_vs))
+                                    reference=speed_vs, precision=scoring_precision))
     return result

@@ -385,6 +385,10 @@ class ModelAdapter:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
     def to(self, device: str | torch.device) -> "ModelAdapter":
         """Move the model and its masks (in place)."""
         self.model.to(device)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from prunelab.lm.adapter import ModelAdapter
+from prunelab.lm.precision import output_logits, scoring_autocast
 from prunelab.lm.score import DECODE_CHUNK, sequence_logprobs
 
 TOKEN_BUDGET = 2048  # padded positions per forward pass (the independent path's 128 sentences x ~16 tokens)
@@ -120,7 +121,7 @@ def _edge_logprobs(lm: ModelAdapter, tries: list[Trie], batch: list[int]) -> lis
     logprobs = torch.empty(len(targets))
     for start in range(0, len(decoded), DECODE_CHUNK):
         chunk = decoded[start:start + DECODE_CHUNK]
-        node_logprobs = F.log_softmax(lm.decode(hidden[chunk.to(device)]).float(), dim=-1).cpu()
+        node_logprobs = F.log_softmax(output_logits(lm.decode, hidden[chunk.to(device)]), dim=-1).cpu()
         in_chunk = (inverse >= start) & (inverse < start + len(chunk))
         logprobs[in_chunk] = node_logprobs[inverse[in_chunk] - start, targets[in_chunk]]
     return list(logprobs.split([len(trie.edge_token) for trie in rows]))
@@ -134,8 +135,15 @@ def _path_sums(trie: Trie, edge_logprobs: torch.Tensor) -> list[float]:
     return [totals[end] if end >= 0 else 0.0 for end in trie.ends]
 
 
-def grouped_sequence_logprobs(lm: ModelAdapter, groups: list[list[list[int]]]) -> list[list[float]]:
-    """`sequence_logprobs` of each group's sequences (one group per utterance), every shared prefix once."""
+def grouped_sequence_logprobs(lm: ModelAdapter, groups: list[list[list[int]]],
+                              precision: str = "fp32") -> list[list[float]]:
+    """`sequence_logprobs` of each group's sequences (one group per utterance), every shared prefix once, in
+    `precision` ('fp32', 'bf16' or 'auto': `prunelab.lm.precision.scoring_autocast`)."""
+    with scoring_autocast(precision, lm.device, lm.dtype):
+        return _grouped_sequence_logprobs(lm, groups, precision)
+
+
+def _grouped_sequence_logprobs(lm: ModelAdapter, groups: list[list[list[int]]], precision: str) -> list[list[float]]:
     lm.eval()
     fits = [[len(seq) - 1 <= lm.context for seq in group] for group in groups]
     tries = [Trie.of([seq for seq, ok in zip(group, ok_row) if ok]) for group, ok_row in zip(groups, fits)]
@@ -147,7 +155,7 @@ def grouped_sequence_logprobs(lm: ModelAdapter, groups: list[list[list[int]]]) -
         if not len(trie):  # sequences of one token, or none: nothing to score
             shared[index] = [0.0] * len(trie.ends)
     long_sequences = [seq for group, ok_row in zip(groups, fits) for seq, ok in zip(group, ok_row) if not ok]
-    independent = iter(sequence_logprobs(lm, long_sequences) if long_sequences else [])
+    independent = iter(sequence_logprobs(lm, long_sequences, precision=precision) if long_sequences else [])
     result = []
     for index, ok_row in enumerate(fits):
         from_trie = iter(shared[index])
@@ -155,8 +163,8 @@ def grouped_sequence_logprobs(lm: ModelAdapter, groups: list[list[list[int]]]) -
     return result
 
 
-def grouped_sentence_logprobs(lm: ModelAdapter, groups: list[list[str]]) -> list[list[float]]:
+def grouped_sentence_logprobs(lm: ModelAdapter, groups: list[list[str]], precision: str = "fp32") -> list[list[float]]:
     """`sentence_logprobs` of each utterance's hypotheses (tokenizer penalties included), prefixes shared."""
     tokenizer = lm.tokenizer
-    scores = grouped_sequence_logprobs(lm, [[tokenizer.ids(text) for text in group] for group in groups])
+    scores = grouped_sequence_logprobs(lm, [[tokenizer.ids(text) for text in group] for group in groups], precision)
     return [[score - tokenizer.penalty(text) for score, text in zip(row, group)] for row, group in zip(scores, groups)]

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from prunelab.lm.adapter import ModelAdapter
+from prunelab.lm.precision import output_logits, scoring_autocast
 
 # Sentences per forward pass of the blocks, and scored tokens per call of the output layer. The two are
 # separate because they want different sizes: the blocks run best on large batches (fewer, larger matrix
@@ -32,13 +33,20 @@ def _windows(length: int, context: int) -> list[tuple[int, int, int]]:
 
 @torch.inference_mode()
 def sequence_logprobs(lm: ModelAdapter, sequences: list[list[int]], batch_size: int = SCORING_BATCH,
-                      decode_chunk: int = DECODE_CHUNK) -> list[float]:
+                      decode_chunk: int = DECODE_CHUNK, precision: str = "fp32") -> list[float]:
     """Sum of natural-log probabilities of each sequence's tokens after the first (`<s>` is the first).
 
     Sequences are sorted by length and padded per batch of `batch_size`; sequences longer than the context
     are scored in half-overlapping windows, each token conditioned on up to `context` previous tokens.
-    The output layer runs on the scored positions only, `decode_chunk` at a time.
+    The output layer runs on the scored positions only, `decode_chunk` at a time. `precision` is that of
+    `prunelab.lm.precision.scoring_autocast` ('fp32', 'bf16', or 'auto').
     """
+    with scoring_autocast(precision, lm.device, lm.dtype):
+        return _sequence_logprobs(lm, sequences, batch_size, decode_chunk)
+
+
+def _sequence_logprobs(lm: ModelAdapter, sequences: list[list[int]], batch_size: int,
+                       decode_chunk: int) -> list[float]:
     lm.eval()
     context = lm.context
     pieces: list[tuple[int, list[int], int]] = []  # (sequence index, tokens, number of leading targets to skip)
@@ -63,7 +71,7 @@ def sequence_logprobs(lm: ModelAdapter, sequences: list[list[int]], batch_size: 
         token_logprobs = torch.empty(len(scored))
         for start in range(0, len(scored), decode_chunk):
             # log p(target) from one fused log-softmax + gather kernel
-            logits = lm.decode(hidden[start:start + decode_chunk]).float()
+            logits = output_logits(lm.decode, hidden[start:start + decode_chunk])
             token_logprobs[start:start + decode_chunk] = -F.cross_entropy(
                 logits, scored[start:start + decode_chunk], reduction="none").cpu()
         logprobs = torch.zeros(len(batch), width)
@@ -74,15 +82,17 @@ def sequence_logprobs(lm: ModelAdapter, sequences: list[list[int]], batch_size: 
     return totals
 
 
-def sentence_logprobs(lm: ModelAdapter, sentences: list[str], batch_size: int = SCORING_BATCH) -> list[float]:
+def sentence_logprobs(lm: ModelAdapter, sentences: list[str], batch_size: int = SCORING_BATCH,
+                      precision: str = "fp32") -> list[float]:
     """log P(sentence + end of sentence) in nats, minus the tokenizer's penalty (the word vocabulary's
     `oov_penalty` per out-of-vocabulary word; none for subword tokenizers)."""
     tokenizer = lm.tokenizer
-    scores = sequence_logprobs(lm, [tokenizer.ids(s) for s in sentences], batch_size)
+    scores = sequence_logprobs(lm, [tokenizer.ids(s) for s in sentences], batch_size, precision=precision)
     return [score - tokenizer.penalty(s) for score, s in zip(scores, sentences)]
 
 
-def perplexity(lm: ModelAdapter, sentences: list[str], batch_size: int = SCORING_BATCH) -> float:
+def perplexity(lm: ModelAdapter, sentences: list[str], batch_size: int = SCORING_BATCH,
+               precision: str = "fp32") -> float:
     """exp of the mean negative log-probability per word (words + end of sentence), without penalties.
 
     For the word LM a word is a token (`<unk>` included): the closed-vocabulary perplexity that the n-gram
@@ -90,6 +100,6 @@ def perplexity(lm: ModelAdapter, sentences: list[str], batch_size: int = SCORING
     figures of word and subword LMs compare directly."""
     import math
 
-    scores = sequence_logprobs(lm, [lm.tokenizer.ids(s) for s in sentences], batch_size)
+    scores = sequence_logprobs(lm, [lm.tokenizer.ids(s) for s in sentences], batch_size, precision=precision)
     words = sum(len(s.split()) + 1 for s in sentences)
     return math.exp(-sum(scores) / words)

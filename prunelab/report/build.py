@@ -53,14 +53,16 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_b
 
     location = storage.join(cache_folder(sweep_dir, bench) if other_benchmark else sweep_dir, REFERENCE_FILE)
     key = {"base": str(spec.base), "n_test_utts": len(bench.test.texts), "nbest_system": bench.nbest.system,
-           "n_valid_sentences": len(bench.corpus.valid), "n_dev_utts": len(bench.dev.texts)}
+           "n_valid_sentences": len(bench.corpus.valid), "n_dev_utts": len(bench.dev.texts),
+           "scoring_precision": spec.data.scoring_precision}
     if storage.exists(location):
         cached = json.loads(storage.read_bytes(location))
         if cached.get("key") == key:
             return cached
     log(f"evaluating the base {spec.base} and the trigram on {key['n_test_utts']} test utterances (once per sweep)")
     # no test-text perplexity: the report does not show it, and a 135M LM spends most of an hour on it on a CPU
-    result = evaluate_model(load_model(spec.base), bench, trigram=True, speed=False, test_perplexity=False)
+    result = evaluate_model(load_model(spec.base), bench, trigram=True, speed=False, test_perplexity=False,
+                            scoring_precision=spec.data.scoring_precision)
     figures = {"key": key,
                "base": {k: result[k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid", "params_total",
                                                "wer_1best")},

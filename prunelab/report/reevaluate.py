@@ -43,15 +43,19 @@ def reevaluated_rows(sweep_dir: str, delivered: list[dict], bench, log=print) ->
     for done, row in enumerate(delivered, 1):
         location = storage.join(folder, _cache_name(row))
         cached = json.loads(storage.read_bytes(location)) if storage.exists(location) else None
-        if cached is None or cached.get("key") != key or cached.get("checkpoint") != row["checkpoint"]:
+        # as the sweep scored it (rows from before the column were scored in fp32)
+        precision = row.get("scoring_precision") or "fp32"
+        if cached is None or cached.get("key") != key or cached.get("checkpoint") != row["checkpoint"] \
+                or cached.get("scoring_precision", "fp32") != precision:
             if not row.get("checkpoint") or not storage.exists(row["checkpoint"]):
                 raise PrunelabError(f"trial {row['trial_id']}: its deliverable at size {row['target_size']:g} is not "
                                     f"at {row.get('checkpoint')!r}; it cannot be evaluated on another benchmark")
             log(f"evaluating deliverable {done}/{len(delivered)} ({row['trial_id']}, size {row['target_size']:g}) on "
                 f"the {bench.nbest.system} benchmark")
             result = evaluate_model(load_model(row["checkpoint"]), bench, trigram=False, speed=False,
-                                    test_perplexity=False, valid_perplexity=False)
-            cached = {"key": key, "checkpoint": row["checkpoint"], **{k: result[k] for k in REEVALUATED_KEYS}}
+                                    test_perplexity=False, valid_perplexity=False, scoring_precision=precision)
+            cached = {"key": key, "checkpoint": row["checkpoint"], "scoring_precision": precision,
+                      **{k: result[k] for k in REEVALUATED_KEYS}}
             text = json.dumps(cached).encode()
             storage.write(location, lambda handle: handle.write(text))
         rows.append({**row, **{k: cached[k] for k in REEVALUATED_KEYS}})

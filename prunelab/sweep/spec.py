@@ -69,6 +69,8 @@ class DataSpec(Strict):
     ppl_valid_sentences: int | None = Field(default=None, ge=1)
     # test hypotheses each deliverable's speed ratio is timed on (as `prunelab eval`: 1,024; fewer suit a large LM)
     speed_sentences: int = Field(default=1024, ge=1)
+    # the precision deliverables' N-best lists are scored in: auto = bf16 where the device has bf16 instructions
+    scoring_precision: Literal["auto", "bf16", "fp32"] = "auto"
 
 
 class WandbSpec(Strict):

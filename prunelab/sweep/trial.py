@@ -112,7 +112,7 @@ def prune_trial(config: dict, base: dict, spec: dict, sweep_dir: str, trial_id: 
         if stage.delivered:
             result = evaluate_model(stage.model, bench, trigram=False, speed_vs=model, speed_repeats=3,
                                     speed_sentences=spec.data.speed_sentences, threads=max(1, int(spec.resources.cpu)),
-                                    test_perplexity=False)
+                                    test_perplexity=False, scoring_precision=spec.data.scoring_precision)
             path = save_deliverable(storage.join(deliverables_dir(sweep_dir, trial_id), deliverable_name(stage.target_size, model.suffix)),
                                     stage.model, {**result, "trial_config": config})
             delivered_wer.append(result["wer"])
@@ -120,7 +120,7 @@ def prune_trial(config: dict, base: dict, spec: dict, sweep_dir: str, trial_id: 
             metrics.update({key: result[key] for key in EVALUATION_KEYS})
             metrics.update({"flop_ratio": flop_ratio(stage.model, model), "checkpoint": str(path)})
         else:
-            metrics["ppl_valid"] = perplexity(stage.model, corpus.valid)
+            metrics["ppl_valid"] = perplexity(stage.model, corpus.valid, precision=spec.data.scoring_precision)
         # the search objectives, means over the sizes delivered so far (NaN before the first: Tune wants every
         # result to carry them; a trial stopped before delivering anything ends as failed in Optuna)
         metrics["wer_mean"] = statistics.fmean(delivered_wer) if delivered_wer else math.nan

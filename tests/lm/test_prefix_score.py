@@ -62,7 +62,8 @@ def test_the_evaluator_gets_the_same_wer_either_way(trained_lm):
     from prunelab.evaluate.evaluator import Benchmark, evaluate_model
 
     bench = Benchmark.load(max_test_utts=40, max_dev_utts=40, max_valid_sentences=20, max_test_sentences=20)
-    figures = {scoring: evaluate_model(trained_lm[0], bench, trigram=False, speed=False, scoring=scoring)
+    figures = {scoring: evaluate_model(trained_lm[0], bench, trigram=False, speed=False, scoring=scoring,
+                                       scoring_precision="fp32")
                for scoring in ("prefix-tree", "independent")}
     for key in ("wer", "wer_dev", "lm_scale", "word_insertion", "utt_errors"):
         assert figures["prefix-tree"][key] == figures["independent"][key], key
@@ -83,3 +84,40 @@ def test_tree_attention_of_a_chain_is_causal_attention(lm):
     mask = torch.ones(width, width, dtype=torch.bool).tril()[None]
     with torch.no_grad():
         assert torch.allclose(lm.tree_hidden(tokens, positions, mask), lm.hidden(tokens), atol=1e-5)
+
+
+@pytest.mark.parametrize("scoring", ["prefix-tree", "independent"])
+def test_bf16_scoring_stays_near_fp32_and_is_recorded(lm, scoring):
+    """bf16 blocks with an fp32 output layer: within 0.05 nats per token of fp32 (a stated tolerance; the
+    README gives the benchmark's measured WER either way)."""
+    from prunelab.evaluate.evaluator import neural_scorer
+
+    texts = [text for group in GROUPS for text in group]
+    tokens = [len(lm.tokenizer.ids(text)) - 1 for text in texts]
+    fp32 = neural_scorer(lm, scoring, "fp32")(GROUPS)
+    bf16 = neural_scorer(lm, scoring, "bf16")(GROUPS)
+    assert fp32 != bf16  # bf16 ran
+    for a, b, n in zip(fp32, bf16, tokens):
+        assert abs(a - b) <= 0.05 * n
+
+
+def test_the_output_layer_stays_fp32_under_bf16_autocast(trained_lm):
+    from prunelab.lm.precision import output_logits, scoring_autocast
+
+    lm = trained_lm[0]
+    with torch.inference_mode():
+        hidden = lm.hidden(torch.tensor([lm.tokenizer.ids("the cat sat")]))[0]
+    with scoring_autocast("bf16", "cpu") as precision, torch.inference_mode():
+        assert precision == "bf16"
+        logits = output_logits(lm.decode, hidden)
+        assert lm.decode(hidden).dtype == torch.bfloat16
+    assert logits.dtype == torch.float32
+    with torch.inference_mode():
+        assert torch.allclose(logits, lm.decode(hidden))
+
+
+def test_an_unknown_scoring_precision_is_refused_before_scoring(trained_lm):
+    from prunelab.evaluate.evaluator import neural_scorer
+
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; expected one of auto, bf16, fp32"):
+        neural_scorer(trained_lm[0], "prefix-tree", "fp8")
