@@ -44,17 +44,22 @@ def load_spec_of(sweep_dir: str) -> SweepSpec:
     return SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
 
 
-def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_benchmark: bool = False) -> dict:
+def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_benchmark: bool = False,
+                      precision: str | None = None) -> dict:
     """WER of the unpruned base and of the Kneser-Ney trigram on the sweep's test utterances (computed once;
-    on another benchmark, cached beside the deliverables' figures on it)."""
+    on another benchmark, cached beside the deliverables' figures on it), in `precision` (default: the spec's
+    `scoring_precision`)."""
     from prunelab.evaluate.evaluator import evaluate_model
     from prunelab.lm.load import load_model
     from prunelab.report.reevaluate import cache_folder
 
+    precision = precision or spec.data.scoring_precision
+
     location = storage.join(cache_folder(sweep_dir, bench) if other_benchmark else sweep_dir, REFERENCE_FILE)
     key = {"base": str(spec.base), "n_test_utts": len(bench.test.texts), "nbest_system": bench.nbest.system,
-           "n_valid_sentences": len(bench.corpus.valid), "n_dev_utts": len(bench.dev.texts),
-           "scoring_precision": spec.data.scoring_precision}
+           "n_valid_sentences": len(bench.corpus.valid), "n_dev_utts": len(bench.dev.texts)}
+    if precision != "fp32":  # figures cached before the precision was a choice were fp32
+        key["scoring_precision"] = precision
     if storage.exists(location):
         cached = json.loads(storage.read_bytes(location))
         if cached.get("key") == key:
@@ -62,7 +67,7 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_b
     log(f"evaluating the base {spec.base} and the trigram on {key['n_test_utts']} test utterances (once per sweep)")
     # no test-text perplexity: the report does not show it, and a 135M LM spends most of an hour on it on a CPU
     result = evaluate_model(load_model(spec.base), bench, trigram=True, speed=False, test_perplexity=False,
-                            scoring_precision=spec.data.scoring_precision)
+                            scoring_precision=precision)
     figures = {"key": key,
                "base": {k: result[k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid", "params_total",
                                                "wer_1best")},
@@ -140,7 +145,10 @@ def collect(sweep_dir: str, log=print, nbest: str | None = None) -> ReportData:
         if r["utt_errors"] is not None and len(r["utt_errors"]) != len(bench.test.texts):
             raise PrunelabError(f"trial {r['trial_id']} was evaluated on {len(r['utt_errors'])} test utterances, "
                                 f"the sweep's benchmark has {len(bench.test.texts)}: was the N-best file changed?")
-    references = reference_figures(sweep_dir, spec, bench, log, other_benchmark=nbest is not None)
+    # the precision the deliverables were scored in (rows from before the column: fp32), so the base matches them
+    precisions = {r.get("scoring_precision") or "fp32" for r in delivered}
+    references = reference_figures(sweep_dir, spec, bench, log, other_benchmark=nbest is not None,
+                                   precision=precisions.pop() if len(precisions) == 1 else None)
     best, fronts = {}, {}
     listing = [{k: v for k, v in r.items() if k != "utt_errors"} for r in delivered]
     for size in sorted({r["target_size"] for r in delivered}, reverse=True):
