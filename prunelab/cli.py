@@ -63,6 +63,32 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_adapt(args) -> int:
+    from prunelab.data.text import load_corpus
+    from prunelab.lm.adapt import AdaptConfig, adapt, state_folder
+    from prunelab.lm.load import load_model
+
+    out = Path(args.out)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    config = None
+    if not args.resume:
+        given = {key: getattr(args, key) for key in ("steps", "method", "lora_rank", "lr", "batch_size",
+                                                       "checkpoint_minutes", "precision", "seed")}
+        config = AdaptConfig(**{key: value for key, value in given.items() if value is not None})
+    elif any(getattr(args, key) is not None for key in ("steps", "method", "lora_rank", "lr", "batch_size")):
+        raise PrunelabError(f"--resume continues {state_folder(out)} with the settings it started with; "
+                            f"drop --steps, --method, --lora-rank, --lr and --batch-size")
+    base = load_model(args.base)
+    corpus = load_corpus(args.corpus)
+    adapt(base, corpus, out, config, resume=args.resume, source={"base": args.base, "corpus": corpus.source},
+          log=lambda line: print(line, flush=True))
+    print(f"wrote {out}: a Hugging Face folder (eval, prune, a spec's base: and transformers load it)")
+    return 0
+
+
 def cmd_demo(args) -> int:
     """The main job on the embedded default: the tiny base (trained once, then cached), its evaluation,
     then the demo sweep (resumed if an earlier demo was interrupted, shown if it finished)."""
@@ -423,6 +449,27 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ppl-sentences", type=_count, default=None,
                     help="measure perplexity on the first N valid and the first N test sentences only")
     ev.set_defaults(func=cmd_eval)
+
+    ad = commands.add_parser("adapt", help="continued training of a Hugging Face causal LM on a corpus's train text "
+                                           "(domain adaptation); writes a Hugging Face folder")
+    ad.add_argument("base", help="a Hugging Face preset (smollm2-135m), model folder or .gguf file")
+    ad.add_argument("--out", required=True, help="the adapted model's folder (must not exist)")
+    ad.add_argument("--corpus", default=None, help="corpus folder with train/valid/test(.txt|.txt.xz); default: shipped")
+    ad.add_argument("--steps", type=_count, default=None, help="optimizer steps (default 600)")
+    ad.add_argument("--method", choices=["lora", "full"], default=None,
+                    help="lora (default): a rank --lora-rank update of every block matrix, merged into the weights at "
+                         "the end and also saved alone as adapter.safetensors; full: every weight")
+    ad.add_argument("--lora-rank", type=_count, default=None, help="LoRA rank (default 16)")
+    ad.add_argument("--lr", type=float, default=None, help="peak learning rate (default: lora 1e-3, full 5e-5)")
+    ad.add_argument("--batch-size", type=_count, default=None, help="sequences of 128 tokens per step (default 16)")
+    ad.add_argument("--checkpoint-minutes", type=float, default=None,
+                    help="minutes between checkpoints in OUT.adapt-state/ (default 5; 0: every step)")
+    ad.add_argument("--precision", choices=PRECISIONS, default=None,
+                    help="auto (default): bf16 autocast where the processor or GPU has bf16 instructions")
+    ad.add_argument("--seed", type=int, default=None, help="data order and LoRA initialisation (default 0)")
+    ad.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ad.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.adapt-state/")
+    ad.set_defaults(func=cmd_adapt)
 
     pr = commands.add_parser("prune", help="prune a base model to a target size (and deliver sizes on the way)")
     pr.add_argument("base", help="a preset (tiny, small), a prunelab checkpoint, a Hugging Face model folder or a "

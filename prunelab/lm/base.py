@@ -34,9 +34,9 @@ def find_base(preset: str) -> Path | None:
 def resolve_base(spec: str) -> Path:
     """A checkpoint path or model folder, or a preset name meaning its cached or shipped base (a Hugging Face
     preset is fetched and converted into the cache on first use)."""
-    from prunelab.lm.hf_presets import HF_PRESETS, ensure_hf_preset
+    from prunelab.lm.hf_presets import PRESET_NAMES, ensure_hf_preset
 
-    if spec in HF_PRESETS and not Path(spec).exists():
+    if spec in PRESET_NAMES and not Path(spec).exists():
         return ensure_hf_preset(spec)
     if spec in PRESETS and not Path(spec).exists():
         path = find_base(spec)

@@ -8,7 +8,11 @@ saved once as a Hugging Face folder (safetensors) in the model cache; later uses
 The Instruct tokenizer's BOS/EOS are chat-turn markers (`<|im_start|>`, `<|im_end|>`); the folder's
 `sentence_boundaries.json` frames each scored sentence with `<|endoftext|>` instead, the document token
 SmolLM2 was pretrained with (measured: "the lord is my shepherd i shall not want" -82.2 nats with the
-chat markers, -65.5 with `<|endoftext|>` on both sides)."""
+chat markers, -65.5 with `<|endoftext|>` on both sides).
+
+`smollm2-135m-domain`: SmolLM2-135M adapted to the shipped corpus by `prunelab adapt` (LoRA). The package ships
+the update alone (`assets/adapters/`, bfloat16 factors, ~10 MB) and the adapt run's record; on first use the
+base preset is built as above and the update merged into its weights, then saved as a folder in the cache."""
 from __future__ import annotations
 
 import hashlib
@@ -41,6 +45,26 @@ HF_PRESETS = {
 }
 
 
+@dataclass(frozen=True)
+class AdapterPreset:
+    base: str         # the preset (or model folder) the adapter was trained on
+    adapter: str      # NAME: prunelab/assets/adapters/NAME.safetensors and NAME.json (the adapt run's record);
+                      # or an absolute path of the .safetensors file
+
+
+ADAPTER_PRESETS = {"smollm2-135m-domain": AdapterPreset("smollm2-135m", "smollm2-135m-domain")}
+PRESET_NAMES = (*HF_PRESETS, *ADAPTER_PRESETS)
+
+
+def shipped_adapter(name: str) -> tuple[Path, Path]:
+    from importlib import resources
+
+    if Path(name).is_absolute():
+        return Path(name), Path(name).with_suffix(".json")
+    folder = Path(str(resources.files("prunelab") / "assets" / "adapters"))
+    return folder / f"{name}.safetensors", folder / f"{name}.json"
+
+
 def preset_folder(name: str) -> Path:
     return home() / "models" / name
 
@@ -54,6 +78,8 @@ def ensure_hf_preset(name: str, log=_progress) -> Path:
     """The preset's Hugging Face folder in the cache, fetched and converted on first use."""
     from prunelab.lm.hf_load import SENTENCE_BOUNDARIES, require_gguf, write_boundaries
 
+    if name in ADAPTER_PRESETS:
+        return _ensure_adapter_preset(name, log)
     folder = preset_folder(name)
     preset = HF_PRESETS[name]
     if (folder / "config.json").is_file():
@@ -91,5 +117,42 @@ def ensure_hf_preset(name: str, log=_progress) -> Path:
             save_model(lm.model, str(staging / "model.safetensors"), metadata={"format": "pt"})
             lm.tokenizer.hf.save_pretrained(staging)
             write_boundaries(staging, preset.boundaries)
+    log(f"{name}: saved {folder}")
+    return folder
+
+
+def _ensure_adapter_preset(name: str, log=_progress) -> Path:
+    """The base preset with a shipped adapter merged into its weights, saved once in the cache."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_model
+
+    from prunelab.lm.adapt import ADAPT_INFO
+    from prunelab.lm.hf_load import load_hf_model, write_boundaries
+    from prunelab.lm.lora import apply_adapter
+
+    folder = preset_folder(name)
+    if (folder / "config.json").is_file():
+        return folder
+    preset = ADAPTER_PRESETS[name]
+    adapter, record = shipped_adapter(preset.adapter)
+    if not adapter.is_file():
+        raise PrunelabError(f"{name}: the package has no {adapter}; reinstall prunelab")
+    from prunelab.lm.base import resolve_base
+
+    base_folder = resolve_base(preset.base)
+    log(f"{name}: merging the shipped adapter {adapter.name} into {preset.base}, once")
+    lm = load_hf_model(base_folder)
+    changed = apply_adapter(lm.model, load_file(str(adapter)))
+    info = json.loads(record.read_text()) if record.is_file() else {}
+    with atomic_folder(folder) as staging:
+        for path in base_folder.iterdir():
+            if path.is_file() and path.name != "model.safetensors":
+                shutil.copy2(path, staging / path.name)
+        save_model(lm.model, str(staging / "model.safetensors"), metadata={"format": "pt"})
+        write_boundaries(staging, lm.tokenizer.boundaries)
+        (staging / ADAPT_INFO).write_text(json.dumps({**info, "preset": name, "matrices_changed": changed},
+                                                     indent=1) + "\n")
     log(f"{name}: saved {folder}")
     return folder

@@ -17,10 +17,10 @@ def load_model(spec: str | Path) -> ModelAdapter:
 
     path = resolve_base(str(spec))
     if not path.exists():
-        from prunelab.lm.hf_presets import HF_PRESETS
+        from prunelab.lm.hf_presets import PRESET_NAMES
         from prunelab.lm.model import PRESETS
 
-        presets = ", ".join([*PRESETS, *HF_PRESETS])
+        presets = ", ".join([*PRESETS, *PRESET_NAMES])
         raise PrunelabError(f"model {spec} does not exist: give a preset ({presets}), a prunelab checkpoint, "
                             f"a Hugging Face model folder or a .gguf file")
     if path.is_dir() or path.suffix == ".gguf":
