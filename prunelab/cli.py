@@ -533,7 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
     best = commands.add_parser("best", help="the best configurations for a target size in a sweep's results")
     best.add_argument("sweep", help="sweep name (under runs/) or folder")
     best.add_argument("--target-size", type=float, required=True)
-    best.add_argument("--by", default="wer", choices=["wer", "speed", "pareto"])
+    best.add_argument("--by", default="wer", choices=["wer", "speed", "pareto"],
+                      help="wer (default): lowest WER first, equal WERs by valid perplexity, then speed; speed: "
+                           "fastest first, then WER, then perplexity; pareto: the set no other beats on WER and speed")
     best.add_argument("--top", type=int, default=5)
     best.add_argument("--json", action="store_true", help="a list of objects with the Parquet column names")
     best.set_defaults(func=cmd_best)

@@ -1,6 +1,7 @@
 """Queries over a sweep's results store: the best configurations for a target size."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from prunelab import storage
@@ -51,5 +52,17 @@ def rank_rows(rows: list[dict], target_size: float, by: str = "wer", top: int = 
         raise PrunelabError(f"no trial reached target size {target_size:g}; sizes with results: {have}")
     if by == "pareto":
         return pareto_front(matching)
-    key = (lambda r: (r["wer"], -r["speed_ratio"])) if by == "wer" else (lambda r: (-r["speed_ratio"], r["wer"]))
-    return sorted(matching, key=key)[:top]
+    return sorted(matching, key=wer_order if by == "wer" else speed_order)[:top]
+
+
+def _perplexity(row: dict) -> float:
+    return row.get("ppl_valid") if row.get("ppl_valid") is not None else math.inf
+
+
+def wer_order(row: dict) -> tuple:
+    """WER, ties broken by valid perplexity (a finer measure of the same thing), then by speed."""
+    return row["wer"], _perplexity(row), -row["speed_ratio"]
+
+
+def speed_order(row: dict) -> tuple:
+    return -row["speed_ratio"], row["wer"], _perplexity(row)

@@ -47,3 +47,12 @@ def test_best_for_a_size_no_trial_reached_lists_the_sizes_that_exist(tmp_path):
     write_trial_rows(tmp_path, "a", [row("a", 0.5, 0.4, 1.2), row("a", 0.3, 0.5, 1.5)])
     with pytest.raises(PrunelabError, match="no trial reached target size 0.2; sizes with results: 0.5, 0.3"):
         best_configs(tmp_path, 0.2)
+
+
+def test_equal_wers_are_ranked_by_perplexity_then_speed(tmp_path):
+    rows = [row("fast-but-confused", 0.5, 0.40, 2.0, ppl_valid=900.0), row("slow", 0.5, 0.40, 1.1, ppl_valid=300.0),
+            row("quick", 0.5, 0.40, 1.5, ppl_valid=300.0), row("better", 0.5, 0.39, 1.0, ppl_valid=950.0)]
+    for r in rows:
+        write_trial_rows(tmp_path, r["trial_id"], [r])
+    assert [r["trial_id"] for r in best_configs(tmp_path, 0.5, "wer")] == ["better", "quick", "slow", "fast-but-confused"]
+    assert [r["trial_id"] for r in best_configs(tmp_path, 0.5, "speed")][:2] == ["fast-but-confused", "quick"]
