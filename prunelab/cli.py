@@ -151,7 +151,9 @@ def cmd_prune(args) -> int:
                              schedule=schedule, finetune_steps=args.finetune_steps, lr=args.lr,
                              batch_size=args.finetune_batch,
                              calibration_sequences=args.calibration_sequences,
-                             prune_embedding=not args.keep_embedding, seed=args.seed)
+                             prune_embedding=not args.keep_embedding, seed=args.seed, recovery=args.recovery,
+                             distill_temperature=args.distill_temperature,
+                             distill_lm_loss_weight=args.distill_lm_loss_weight)
     except ValueError as error:
         raise PrunelabError(str(error)) from error
     corpus = load_corpus(args.corpus)
@@ -401,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     from prunelab.paths import shipped_specs
     from prunelab.prune.criteria import CRITERIA
     from prunelab.prune.methods import METHODS
+    from prunelab.prune.run import RECOVERIES
     from prunelab.prune.schedulers import SCHEDULERS
 
     parser = argparse.ArgumentParser(prog="prunelab", description="Find the best way to shrink a Transformer LM for ASR rescoring.")
@@ -490,6 +493,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (default 3e-4)")
     pr.add_argument("--finetune-batch", type=_count, default=32,
                     help="sequences of the model's context per fine-tuning step (default 32)")
+    pr.add_argument("--recovery", choices=RECOVERIES, default="finetune",
+                    help="how the pruned model recovers: finetune (default) on the next-token loss, or distill from "
+                         "the unpruned base (KL divergence to its next-token distribution; the base stays in memory)")
+    pr.add_argument("--distill-temperature", type=float, default=1.0, help="distill: softmax temperature (default 1)")
+    pr.add_argument("--distill-lm-loss-weight", type=float, default=0.0,
+                    help="distill: share of the plain next-token loss mixed into the KL loss (default 0)")
     pr.add_argument("--calibration-sequences", type=int, default=128, help="sequences for data-driven criteria")
     pr.add_argument("--keep-embedding", action="store_true", help="do not prune the embedding / output matrix")
     pr.add_argument("--seed", type=int, default=0)

@@ -22,6 +22,7 @@ FIELDS = (
     Field("stages", pa.int64(), "config"), Field("exponent", pa.float64(), "config"),
     Field("budget_split", pa.float64(), "config"), Field("lr", pa.float64(), "config"),
     Field("incremental_mode", pa.string(), "config"),  # multi-size or per-size (incremental trials only)
+    Field("recovery", pa.string(), "config"),  # finetune or distill (rows written before it: null, meaning finetune)
     Field("target_size", pa.float64(), "metric"), Field("achieved_size", pa.float64(), "metric"),
     Field("params_total", pa.int64(), "metric"), Field("ppl_valid", pa.float64(), "metric"),
     Field("wer", pa.float64(), "metric"), Field("wer_ci_low", pa.float64(), "metric"),

@@ -82,10 +82,43 @@ def summed_output_loss(decode: Callable[[torch.Tensor], torch.Tensor], hidden: t
     return torch.stack(parts).sum()
 
 
+def _summed_kl(decode: Callable[[torch.Tensor], torch.Tensor], hidden: torch.Tensor,
+               teacher_logprobs: torch.Tensor, temperature: float) -> torch.Tensor:
+    student = F.log_softmax(decode(hidden).float() / temperature, dim=-1)
+    return F.kl_div(student, teacher_logprobs, log_target=True, reduction="sum") * temperature ** 2
+
+
+def summed_distill_loss(decode: Callable[[torch.Tensor], torch.Tensor], hidden: torch.Tensor,
+                        teacher_decode: Callable[[torch.Tensor], torch.Tensor], teacher_hidden: torch.Tensor,
+                        temperature: float = 1.0, chunk: int = LOSS_CHUNK) -> torch.Tensor:
+    """KL(teacher || student) of the next-token distributions at `temperature` (times temperature², so its
+    gradients keep their scale), summed over all positions, `chunk` positions at a time like the plain loss: the
+    teacher's log-probs of one chunk exist only while that chunk's loss is computed."""
+    hidden = hidden.reshape(-1, hidden.shape[-1])
+    teacher_hidden = teacher_hidden.reshape(-1, teacher_hidden.shape[-1])
+    parts = []
+    for start in range(0, len(hidden), chunk):
+        with torch.no_grad():
+            teacher = F.log_softmax(teacher_decode(teacher_hidden[start:start + chunk]).float() / temperature, dim=-1)
+        parts.append(checkpoint(_summed_kl, decode, hidden[start:start + chunk], teacher, temperature,
+                                use_reentrant=False))
+    return torch.stack(parts).sum()
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """Recovery by distillation: the loss is the KL divergence to `teacher`'s next-token distribution at
+    `temperature`, mixed with the plain next-token loss by `lm_loss_weight` (0: KL only)."""
+    teacher: ModelAdapter
+    temperature: float = 1.0
+    lm_loss_weight: float = 0.0
+
+
 def training_step(lm: ModelAdapter, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
                   targets: torch.Tensor, precision: str = "auto", grad_clip: float = 1.0,
-                  micro_batch: int = MICRO_BATCH) -> float:
-    """One optimizer step on next-token cross-entropy over the whole batch; returns the loss.
+                  micro_batch: int = MICRO_BATCH, distill: Distillation | None = None) -> float:
+    """One optimizer step on next-token cross-entropy over the whole batch (with `distill`, on the KL divergence
+    to the teacher, mixed as it says); returns the loss.
 
     The batch runs in slices of `micro_batch` sequences whose gradients add up to the whole batch's
     (each slice's summed loss over the batch's token count), so memory stays bounded without changing the step."""
@@ -95,7 +128,18 @@ def training_step(lm: ModelAdapter, optimizer: torch.optim.Optimizer, inputs: to
     for start in range(0, len(inputs), micro_batch):
         part_inputs, part_targets = inputs[start:start + micro_batch], targets[start:start + micro_batch]
         with torch.autocast(part_inputs.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = summed_output_loss(lm.decode, lm.hidden(part_inputs), part_targets) / targets.numel()
+            hidden = lm.hidden(part_inputs)
+            if distill is None:
+                loss = summed_output_loss(lm.decode, hidden, part_targets)
+            else:
+                with torch.no_grad():
+                    teacher_hidden = distill.teacher.hidden(part_inputs)
+                loss = summed_distill_loss(lm.decode, hidden, distill.teacher.decode, teacher_hidden,
+                                           distill.temperature)
+                if distill.lm_loss_weight:
+                    loss = ((1 - distill.lm_loss_weight) * loss
+                            + distill.lm_loss_weight * summed_output_loss(lm.decode, hidden, part_targets))
+            loss = loss / targets.numel()
         loss.backward()
         total += loss.item()
     torch.nn.utils.clip_grad_norm_([p for p in lm.parameters() if p.grad is not None], grad_clip)

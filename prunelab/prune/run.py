@@ -10,7 +10,7 @@ import torch
 
 from prunelab.data.text import Corpus
 from prunelab.lm.adapter import ModelAdapter
-from prunelab.lm.train import TrainConfig, lr_at, make_optimizer, random_batch, training_step
+from prunelab.lm.train import Distillation, TrainConfig, lr_at, make_optimizer, random_batch, training_step
 from prunelab.memory import release_memory
 from prunelab.prune.calibration import calibrate
 from prunelab.prune.criteria import get_criterion
@@ -18,6 +18,10 @@ from prunelab.prune.methods import make_method
 from prunelab.prune.schedulers import SCHEDULERS, get_scheduler
 from prunelab.prune.schedules import Schedule
 from prunelab.prune.size import check_size
+
+# How a pruned model recovers between stages: `finetune` on next-token cross-entropy; `distill` on the KL
+# divergence to the unpruned base's next-token distribution (the base kept in memory as the teacher).
+RECOVERIES = ("finetune", "distill")
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,18 @@ class PruneConfig:
     calibration_sequences: int = 128
     prune_embedding: bool = True
     seed: int = 0
+    recovery: str = "finetune"
+    distill_temperature: float = 1.0
+    distill_lm_loss_weight: float = 0.0  # distill: the plain LM loss's share of the loss (0: KL only)
 
     def __post_init__(self):
         get_criterion(self.criterion)
+        if self.recovery not in RECOVERIES:
+            raise ValueError(f"unknown recovery {self.recovery!r}; expected one of {', '.join(RECOVERIES)}")
+        if self.distill_temperature <= 0:
+            raise ValueError(f"the distillation temperature must be > 0, got {self.distill_temperature}")
+        if not 0 <= self.distill_lm_loss_weight <= 1:
+            raise ValueError(f"the LM loss weight of distillation must be in [0, 1], got {self.distill_lm_loss_weight}")
         scheduler = get_scheduler(self.scheduler)
         for size in (self.target_size, *self.deliver):
             if not 0 < size < 1:
@@ -73,11 +86,13 @@ class StageResult:
         return {"target_size": self.target_size, "achieved_size": self.achieved_size, "params_total": self.params,
                 "stage": self.stage, "finetune_steps": self.finetune_steps, "wall_s": round(self.wall_s, 2),
                 "criterion": config.criterion, "method": config.method, "scheduler": config.scheduler,
-                "schedule": get_scheduler(config.scheduler).schedule_record(config.schedule)}
+                "recovery": config.recovery, "schedule": get_scheduler(config.scheduler).schedule_record(config.schedule)}
 
 
 def finetune(lm: ModelAdapter, stream: torch.Tensor, steps: int, lr: float, batch_size: int,
-             generator: torch.Generator, after_step: Callable[[ModelAdapter], None]) -> None:
+             generator: torch.Generator, after_step: Callable[[ModelAdapter], None],
+             distill: Distillation | None = None) -> None:
+    """Recovery: `steps` optimizer steps on the plain LM loss, or with `distill` on the KL divergence to its teacher."""
     if steps <= 0:
         return
     optimizer = make_optimizer(lm, lr, weight_decay=0.01)
@@ -87,7 +102,7 @@ def finetune(lm: ModelAdapter, stream: torch.Tensor, steps: int, lr: float, batc
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, steps, schedule)
         inputs, targets = random_batch(stream, batch_size, lm.context, generator)
-        training_step(lm, optimizer, inputs.to(lm.device), targets.to(lm.device))
+        training_step(lm, optimizer, inputs.to(lm.device), targets.to(lm.device), distill=distill)
         after_step(lm)
     lm.eval()
 
@@ -114,6 +129,9 @@ def run_pruning(base: ModelAdapter, corpus: Corpus, config: PruneConfig,
     steps = get_scheduler(config.scheduler).stage_steps(config.finetune_steps, len(sizes), config.schedule)
     wanted = {config.target_size, *config.deliver}
     stream = base.tokenizer.stream(corpus.train)
+    distill = None
+    if config.recovery == "distill":  # the unpruned base as it is, in memory beside the student
+        distill = Distillation(base.eval(), config.distill_temperature, config.distill_lm_loss_weight)
     model = (resume.model if resume else base).clone().eval()
     done = resume.completed_stages if resume else 0
     spent = resume.finetune_steps if resume else 0
@@ -131,11 +149,11 @@ def run_pruning(base: ModelAdapter, corpus: Corpus, config: PruneConfig,
         achieved = method.stored_params(model) / base_params
         check_size(achieved, size)
         generator = torch.Generator().manual_seed(config.seed * 1000 + stage)
-        finetune(model, stream, stage_steps, config.lr, config.batch_size, generator, method.after_step)
+        finetune(model, stream, stage_steps, config.lr, config.batch_size, generator, method.after_step, distill)
         del calib
         release_memory()  # the optimizer state and calibration statistics
         spent += stage_steps
-        log(f"stage {stage}/{len(sizes)}: size {achieved:.4f} (target {size:g}), {stage_steps} fine-tuning steps, "
+        log(f"stage {stage}/{len(sizes)}: size {achieved:.4f} (target {size:g}), {stage_steps} {config.recovery} steps, "
             f"{time.monotonic() - started:.0f} s")
         yield StageResult(size, achieved, method.stored_params(model), stage, spent, time.monotonic() - started,
                           model.clone(), delivered=size in wanted, n_stages=len(sizes))

@@ -36,6 +36,11 @@ def _usable(rows: list[dict]) -> list[dict]:
             and r.get("utt_errors") is not None]
 
 
+def _recovery(r: dict) -> str:
+    """Rows are compared only with rows of the same recovery (rows from before the recovery axis fine-tuned)."""
+    return r.get("recovery") or "finetune"
+
+
 def _best(rows: list[dict]) -> dict:
     return min(rows, key=lambda r: (r["wer"], -(r.get("speed_ratio") or 0)))
 
@@ -75,9 +80,9 @@ def data_driven_vs_magnitude(rows: list[dict], ref_words: np.ndarray) -> Finding
     title = "(a) data-driven criteria beat magnitude in several settings"
     cells = defaultdict(lambda: defaultdict(list))
     for r in _usable(rows):
-        cells[(r["method"], r["scheduler"], r["target_size"])][r["criterion"]].append(r)
+        cells[(r["method"], r["scheduler"], r["target_size"], _recovery(r))][r["criterion"]].append(r)
     comparisons, pairs = [], []
-    for (method, scheduler, size), by_criterion in sorted(cells.items()):
+    for (method, scheduler, size, _), by_criterion in sorted(cells.items()):
         if "magnitude" not in by_criterion:
             continue
         magnitude = _best(by_criterion["magnitude"])
@@ -121,7 +126,7 @@ def incremental_vs_oneshot(rows: list[dict], ref_words: np.ndarray) -> Finding:
     cells = defaultdict(lambda: defaultdict(list))
     for r in usable:
         if r["scheduler"] == "oneshot" or _per_size(r):
-            cells[(r["criterion"], r["method"], r["target_size"], r.get("finetune_steps"))][r["scheduler"]].append(r)
+            cells[(r["criterion"], r["method"], r["target_size"], r.get("finetune_steps"), _recovery(r))][r["scheduler"]].append(r)
     pairs = [(_best(by["incremental"]), _best(by["oneshot"]))
              for _, by in sorted(cells.items(), key=lambda kv: tuple(str(k) for k in kv[0]))
              if "incremental" in by and "oneshot" in by]

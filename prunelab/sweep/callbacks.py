@@ -23,6 +23,7 @@ class ResultsStoreCallback(tune.Callback):
         return {"sweep": self.sweep, "trial_id": trial.trial_id, "criterion": config["criterion"],
                 "method": config["method"], "scheduler": config["scheduler"],
                 **{key: config.get(key) for key in SCHEDULE_KEYS}, "incremental_mode": config.get("incremental_mode"),
+                "recovery": config.get("recovery", "finetune"),
                 **{key: result.get(key) for key in METRIC_KEYS}, "status": status}
 
     def on_trial_result(self, iteration, trials, trial, result, **info):

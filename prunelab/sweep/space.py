@@ -28,18 +28,22 @@ class OptunaSpace:
             trial.suggest_categorical("finetune_steps", spec.budgets)
         else:
             constants["finetune_steps"] = spec.budgets[0]
+        if len(spec.recoveries) > 1:
+            trial.suggest_categorical("recovery", spec.recoveries)
+        else:
+            constants["recovery"] = spec.recoveries[0]
         return {"seed": spec.seed, **constants}
 
 
 def grid_configs(spec: SweepSpec) -> list[dict]:
-    """The full factorial criterion x method x scheduler (x target size for one-shot). Incremental trials
+    """The full factorial criterion x method x scheduler x budget x recovery (x target size for one-shot). Incremental trials
     use the middle of each schedule range; the learning rate the middle of its range (geometric if log)."""
     lr = math.sqrt(spec.lr.low * spec.lr.high) if spec.lr.log else (spec.lr.low + spec.lr.high) / 2
     configs = []
-    for criterion, method, scheduler, budget in itertools.product(spec.criteria, spec.methods, spec.schedulers,
-                                                                  spec.budgets):
+    for criterion, method, scheduler, budget, recovery in itertools.product(
+            spec.criteria, spec.methods, spec.schedulers, spec.budgets, spec.recoveries):
         common = {"criterion": criterion, "method": method, "scheduler": scheduler, "lr": lr,
-                  "finetune_steps": budget, "seed": spec.seed}
+                  "finetune_steps": budget, "recovery": recovery, "seed": spec.seed}
         configs.extend(get_scheduler(scheduler).grid(spec, common))
     return configs
 
@@ -50,4 +54,5 @@ def prune_config(config: dict, spec: SweepSpec) -> PruneConfig:
     return PruneConfig(config["criterion"], config["method"], config["scheduler"], target, deliver, schedule,
                        finetune_steps=config["finetune_steps"], lr=config["lr"], batch_size=spec.finetune_batch,
                        calibration_sequences=spec.calibration_sequences, prune_embedding=spec.prune_embedding,
-                       seed=config.get("seed", 0))
+                       seed=config.get("seed", 0), recovery=config.get("recovery", "finetune"),
+                       distill_temperature=spec.distill_temperature, distill_lm_loss_weight=spec.distill_lm_loss_weight)

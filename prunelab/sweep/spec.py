@@ -95,6 +95,10 @@ class SweepSpec(Strict):
     # the fine-tuning budget, equal for one-shot and incremental trials: a fair comparison; a list of budgets makes
     # the budget an axis of the sweep (every configuration at each budget)
     finetune_steps: int | list[int] = 300
+    # how pruned models recover (prunelab.prune.run.RECOVERIES); several make the recovery an axis of the sweep
+    recoveries: list[Literal["finetune", "distill"]] = Field(default=["finetune"], min_length=1)
+    distill_temperature: float = Field(default=1.0, gt=0)
+    distill_lm_loss_weight: float = Field(default=0.0, ge=0, le=1)
     lr: FloatRange = FloatRange(low=3e-4, high=3e-4, log=True)
     finetune_batch: int = Field(default=32, ge=1)  # sequences of the model's context per fine-tuning step
     calibration_sequences: int = Field(default=128, ge=1)

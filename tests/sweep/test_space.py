@@ -54,3 +54,23 @@ def test_every_trial_fine_tunes_with_the_spec_s_batch():
     assert {prune_config(c, parse_spec(SPEC)).batch_size for c in grid_configs(parse_spec(SPEC))} == {32}
     spec = parse_spec({**SPEC, "finetune_batch": 8})
     assert {prune_config(c, spec).batch_size for c in grid_configs(spec)} == {8}
+
+
+def test_recoveries_are_an_axis_of_the_grid_and_reach_the_prune_config():
+    spec = parse_spec({**SPEC, "recoveries": ["finetune", "distill"], "distill_temperature": 2.0})
+    configs = grid_configs(spec)
+    assert len(configs) == 2 * len(grid_configs(parse_spec(SPEC)))
+    by_recovery = {c["recovery"] for c in configs}
+    assert by_recovery == {"finetune", "distill"}
+    distilled = prune_config(next(c for c in configs if c["recovery"] == "distill"), spec)
+    assert (distilled.recovery, distilled.distill_temperature) == ("distill", 2.0)
+    assert prune_config(grid_configs(parse_spec(SPEC))[0], parse_spec(SPEC)).recovery == "finetune"
+
+
+def test_an_unknown_recovery_in_a_spec_is_one_line():
+    import pytest
+
+    from prunelab.errors import PrunelabError
+
+    with pytest.raises(PrunelabError, match=r"recoveries\.0: 'retrain' is not allowed; expected 'finetune' or 'distill'"):
+        parse_spec({**SPEC, "recoveries": ["retrain"]})
