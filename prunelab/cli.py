@@ -64,7 +64,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_adapt(args) -> int:
-    from prunelab.data.text import load_corpus
+    from prunelab.data.text import load_training_text
     from prunelab.lm.adapt import AdaptConfig, adapt, state_folder
     from prunelab.lm.load import load_model
 
@@ -81,8 +81,8 @@ def cmd_adapt(args) -> int:
     elif any(getattr(args, key) is not None for key in ("steps", "method", "lora_rank", "lr", "batch_size")):
         raise PrunelabError(f"--resume continues {state_folder(out)} with the settings it started with; "
                             f"drop --steps, --method, --lora-rank, --lr and --batch-size")
+    corpus = load_training_text(args.corpus)
     base = load_model(args.base)
-    corpus = load_corpus(args.corpus)
     adapt(base, corpus, out, config, resume=args.resume, source={"base": args.base, "corpus": corpus.source},
           log=lambda line: print(line, flush=True))
     print(f"wrote {out}: a Hugging Face folder (eval, prune, a spec's base: and transformers load it)")
@@ -445,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default), or each hypothesis on its own (same log-probs to float rounding)")
     ev.add_argument("--scoring-precision", choices=PRECISIONS, default="auto",
                     help="precision of the N-best scoring: auto (default) = bf16 where the processor or GPU has bf16 "
-                         "instructions, fp32 elsewhere; the output layer and perplexity stay fp32")
+                         "instructions, fp32 elsewhere (the output layer stays fp32); perplexity and the speed timing use it too")
     ev.add_argument("--max-test-utts", type=_count, default=None, help="evaluate on the first N test utterances only")
     ev.add_argument("--max-dev-utts", type=_count, default=None,
                     help="tune the rescoring weights on the first N dev utterances only")
@@ -457,7 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
                                            "(domain adaptation); writes a Hugging Face folder")
     ad.add_argument("base", help="a Hugging Face preset (smollm2-135m), model folder or .gguf file")
     ad.add_argument("--out", required=True, help="the adapted model's folder (must not exist)")
-    ad.add_argument("--corpus", default=None, help="corpus folder with train/valid/test(.txt|.txt.xz); default: shipped")
+    ad.add_argument("--corpus", default=None,
+                    help="in-domain text: a corpus folder with train/valid/test(.txt|.txt.xz), or plain text of your "
+                         "own, a .txt file or a folder of them (every 50th sentence held out for the progress line's "
+                         "perplexity); default: the shipped corpus")
     ad.add_argument("--steps", type=_count, default=None, help="optimizer steps (default 600)")
     ad.add_argument("--method", choices=["lora", "full"], default=None,
                     help="lora (default): a rank --lora-rank update of every block matrix, merged into the weights at "

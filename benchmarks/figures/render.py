@@ -257,6 +257,35 @@ def _scoring(f: dict) -> list[str]:
     return lines
 
 
+def _recovery(f: dict) -> list[str]:
+    lines = ["`benchmarks/recovery.py`: one one-shot pruned model recovered by plain fine-tuning (`--recovery finetune`) "
+             "and by distillation from the unpruned base (`--recovery distill`: KL divergence to its next-token "
+             "distribution, temperature 1, the base kept in memory) for the same steps on the same batches, each in "
+             "its own process. Per-step time is the median over the steps (evaluations excluded); memory is the "
+             "process's peak resident set size.", "",
+             "| model | pruned | steps x batch | recovery | s / step | peak memory | valid ppl (base, one-shot) | "
+             "steps to within 20% of base ppl | WER (1-best) | distill - finetune, paired (95% CI) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for m in f["models"].values():
+        for r in m["rows"]:
+            within = r["steps_within_20pct"] if r["steps_within_20pct"] is not None else f"not in {m['steps']}"
+            paired = _paired(m) if r["recovery"] == "distill" else ""
+            lines.append(f"| {m['model']} ({m['n_test_utts']:,} test utts, {m['ppl_sentences']} valid sentences) | "
+                         f"{m['criterion']} {m['method']} {m['size']:g} | {m['steps']} x {m['batch_size']} | "
+                         f"{r['recovery']} | {r['step_s_median']:.2f} | {r['peak_rss_mb']:,.0f} MB | "
+                         f"{r['ppl_valid']:.1f} ({m['base_ppl_valid']:.1f}, {m['pruned_ppl_valid']:.1f}) | {within} | "
+                         f"{pct(r['wer'])} ({pct(r['wer_1best'])}) | {paired} |")
+    lines.append("")
+    for m in f["models"].values():
+        rows = {r["recovery"]: r for r in m["rows"]}
+        lines.append(f"{m['model']}: distillation takes {rows['distill']['step_s_median'] / rows['finetune']['step_s_median']:.2f}x "
+                     f"the time per step and {rows['distill']['peak_rss_mb'] - rows['finetune']['peak_rss_mb']:+,.0f} MB of "
+                     f"peak memory; valid perplexity along the way (every {m['rows'][0]['history'][0]['step']} steps): "
+                     + "; ".join(f"{r['recovery']} " + ", ".join(f"{h['ppl_valid_subset']:.1f}" for h in r["history"])
+                                 for r in m["rows"]) + ".")
+    return lines
+
+
 SECTIONS = [("speed", "1. Speed-up vs the FLOP limit", _speed),
             ("delivery-compute", "2. Incremental multi-size delivery: compute", _delivery_compute),
             ("delivery-wer", "2. Incremental multi-size delivery: WER of each deliverable", _delivery_wer),
@@ -266,7 +295,8 @@ SECTIONS = [("speed", "1. Speed-up vs the FLOP limit", _speed),
             ("search-scale", "4c. Scale of the search: one suggestion with thousands of trials", _search_scale),
             ("quality", "5. Quality vs size", _quality),
             ("memory", "6. Memory of one pruning run", _memory),
-            ("scoring-speed", "7. N-best scoring: prefix sharing and bf16", _scoring)]
+            ("scoring-speed", "7. N-best scoring: prefix sharing and bf16", _scoring),
+            ("recovery", "8. Recovery: distillation vs fine-tuning at equal steps", _recovery)]
 
 
 def markdown(figures: dict) -> str:
@@ -274,8 +304,8 @@ def markdown(figures: dict) -> str:
     for key, title, render in SECTIONS:
         lines += [f"## {title}", ""]
         if key not in figures:
-            command = ("python benchmarks/scoring_speed.py" if key == "scoring-speed"
-                       else f"python benchmarks/paper_figures.py --sections {key}")
+            command = {"scoring-speed": "python benchmarks/scoring_speed.py",
+                       "recovery": "python benchmarks/recovery.py"}.get(key, f"python benchmarks/paper_figures.py --sections {key}")
             lines += [f"Not measured yet: `{command}`.", ""]
             continue
         lines += render(figures[key])

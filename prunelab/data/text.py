@@ -87,3 +87,32 @@ def load_corpus(folder: str | Path | None = None) -> Corpus:
             raise PrunelabError(f"corpus file {found} holds no sentences")
         splits[split] = sentences
     return Corpus(source=str(path), **splits)
+
+
+HELD_OUT_EVERY = 50  # load_training_text: every 50th sentence of plain text is held out as valid text
+
+
+def load_training_text(path: str | Path | None = None) -> Corpus:
+    """Text to train on: a corpus folder (train/valid/test, as `load_corpus`), or plain text of one's own, a
+    `.txt` file or a folder of them (raw prose; split into sentences and normalised), of which every
+    `HELD_OUT_EVERY`th sentence is held out as the valid text that progress lines measure (test = valid)."""
+    if path is None:
+        return load_corpus()
+    path = Path(path)
+    if path.is_dir() and all(_find_split_file(path, split) for split in SPLITS):
+        return load_corpus(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".txt", ".txt.xz")))
+        if not files:
+            raise PrunelabError(f"{path} holds neither train/valid/test text nor any .txt file")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise PrunelabError(f"text {path} does not exist: give a corpus folder, a .txt file or a folder of them")
+    sentences = [s for file in files for line in _read_lines(file) for s in split_sentences(line)]
+    if len(sentences) < 2:
+        raise PrunelabError(f"{path} holds {len(sentences)} sentence(s): too little text to train on and hold out")
+    every = min(HELD_OUT_EVERY, len(sentences))
+    valid = sentences[every - 1::every]
+    train = [s for i, s in enumerate(sentences) if (i + 1) % every]
+    return Corpus(train=train, valid=valid, test=valid, source=str(path))

@@ -42,3 +42,21 @@ def test_corpus_folder_without_train_text_names_the_problem(tmp_path):
         load_corpus(tmp_path)
     with pytest.raises(PrunelabError, match="does not exist"):
         load_corpus(tmp_path / "missing")
+
+
+def test_plain_text_to_train_on_holds_out_every_50th_sentence(tmp_path):
+    from prunelab.data.text import load_training_text
+
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text(" ".join(f"Line number {i} says hello." for i in range(120)) + "\n")
+    (tmp_path / "notes" / "b.txt").write_text("Open the pod bay doors, HAL!\n")
+    corpus = load_training_text(tmp_path / "notes")
+    assert len(corpus.valid) == 2 and corpus.valid[0] == "line number says hello"  # digits are not words
+    assert len(corpus.train) == 119 and corpus.train[-1] == "open the pod bay doors hal"
+    with pytest.raises(PrunelabError, match="b.txt holds 1 sentence"):
+        load_training_text(tmp_path / "notes" / "b.txt")
+    with pytest.raises(PrunelabError, match="neither train/valid/test text nor any .txt file"):
+        (tmp_path / "empty").mkdir()
+        load_training_text(tmp_path / "empty")
+    with pytest.raises(PrunelabError, match="does not exist"):
+        load_training_text(tmp_path / "nowhere.txt")
