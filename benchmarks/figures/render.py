@@ -217,13 +217,13 @@ def _scoring(f: dict) -> list[str]:
                   "and test, the trigram, the speed measurement), today's path then the default, one after the other; "
                   "torch's default threads (all cores) except the speed timing (1 thread).", "",
                   "| model | benchmark | test / dev utterances | today | default | speed-up | WER today / default | "
-                  "default - today, paired (95% CI) | ppl valid today / default | precision |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "recogniser's 1-best | default - today, paired (95% CI) | ppl valid today / default | precision |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for e in f["eval"].values():
             today, new = e["today"], e["new"]
             lines.append(f"| {e['model']} | {e['nbest']} | {today['n_test_utts']:,} / {today['n_dev_utts']:,} | {today['seconds']:.0f} s | "
                          f"{new['seconds']:.0f} s | **{e['speedup']:.2f}x** | {pct(today['wer'])} / {pct(new['wer'])} | "
-                         f"{_paired(e)} | "
+                         f"{pct(new['wer_1best'])} | {_paired(e)} | "
                          f"{today['ppl_valid']:.2f} / {new['ppl_valid']:.2f} | {new['scoring_precision']} |")
         lines.append("")
         whisper = [e for e in f["eval"].values() if e["model"] == "smollm2-135m" and e["nbest"] == "whisper"
