@@ -429,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train_base)
 
     ev = commands.add_parser("eval", help="evaluate a model: size, perplexity, rescoring WER with CI, trigram, speed")
-    ev.add_argument("model", help="a preset (tiny, small: its cached or shipped base), a prunelab checkpoint, a Hugging "
+    ev.add_argument("model", help="a preset (tiny, small: its cached or shipped base; smollm2-135m, smollm2-135m-domain: built on "
+                                  "first use), a prunelab checkpoint, a Hugging "
                                   "Face model folder (save_pretrained layout) or a .gguf file")
     ev.add_argument("--nbest", default=None, help=NBEST_HELP)
     ev.add_argument("--corpus", default=None, help="corpus folder (default: shipped)")
@@ -455,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ad = commands.add_parser("adapt", help="continued training of a Hugging Face causal LM on a corpus's train text "
                                            "(domain adaptation); writes a Hugging Face folder")
-    ad.add_argument("base", help="a Hugging Face preset (smollm2-135m), model folder or .gguf file")
+    ad.add_argument("base", help="a Hugging Face preset (smollm2-135m, smollm2-135m-domain), model folder or .gguf file")
     ad.add_argument("--out", required=True, help="the adapted model's folder (must not exist)")
     ad.add_argument("--corpus", default=None,
                     help="in-domain text: a corpus folder with train/valid/test(.txt|.txt.xz), or plain text of your "
@@ -478,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     ad.set_defaults(func=cmd_adapt)
 
     pr = commands.add_parser("prune", help="prune a base model to a target size (and deliver sizes on the way)")
-    pr.add_argument("base", help="a preset (tiny, small), a prunelab checkpoint, a Hugging Face model folder or a "
+    pr.add_argument("base", help="a preset (tiny, small, smollm2-135m, smollm2-135m-domain), a prunelab checkpoint, a Hugging Face model folder or a "
                                  ".gguf file")
     pr.add_argument("--criterion", required=True, choices=list(CRITERIA))
     pr.add_argument("--method", required=True, choices=list(METHODS))
