@@ -33,6 +33,16 @@ FIELDS = (
     Field("started_at", pa.float64(), "metric"), Field("node", pa.string(), "metric"),
     Field("status", pa.string(), "trial"), Field("checkpoint", pa.string(), "metric"),
 )
+# How a pruned model recovers between stages (prunelab.prune.run): the first is the default, and what a row
+# written before the recovery axis existed means.
+RECOVERIES = ("finetune", "distill")
+
+
+def recovery_of(values: dict) -> str:
+    """The recovery of a results row or trial config (rows from before the column fine-tuned)."""
+    return values.get("recovery") or RECOVERIES[0]
+
+
 SCHEMA = pa.schema([(f.name, f.type) for f in FIELDS])
 SCHEDULE_KEYS = ("shape", "stages", "exponent", "budget_split", "lr")  # config fields of incremental trials
 METRIC_KEYS = tuple(f.name for f in FIELDS if f.role == "metric")

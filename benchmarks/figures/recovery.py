@@ -23,8 +23,7 @@ from prunelab.lm.train import Distillation
 from prunelab.memory import release_memory
 from prunelab.prune.methods import make_method
 from prunelab.prune.run import PruneConfig, finetune, run_pruning
-
-RECOVERIES = ("finetune", "distill")
+from prunelab.record import RECOVERIES
 
 
 def _rss_mb() -> float:

@@ -12,16 +12,13 @@ from prunelab.data.text import Corpus
 from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.train import Distillation, TrainConfig, lr_at, make_optimizer, random_batch, training_step
 from prunelab.memory import release_memory
+from prunelab.record import RECOVERIES  # finetune: next-token cross-entropy; distill: KL to the unpruned base
 from prunelab.prune.calibration import calibrate
 from prunelab.prune.criteria import get_criterion
 from prunelab.prune.methods import make_method
 from prunelab.prune.schedulers import SCHEDULERS, get_scheduler
 from prunelab.prune.schedules import Schedule
 from prunelab.prune.size import check_size
-
-# How a pruned model recovers between stages: `finetune` on next-token cross-entropy; `distill` on the KL
-# divergence to the unpruned base's next-token distribution (the base kept in memory as the teacher).
-RECOVERIES = ("finetune", "distill")
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,7 @@ class PruneConfig:
     calibration_sequences: int = 128
     prune_embedding: bool = True
     seed: int = 0
-    recovery: str = "finetune"
+    recovery: str = RECOVERIES[0]
     distill_temperature: float = 1.0
     distill_lm_loss_weight: float = 0.0  # distill: the plain LM loss's share of the loss (0: KL only)
 

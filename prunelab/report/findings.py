@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prunelab.evaluate.wer import paired_bootstrap_diff
+from prunelab.record import recovery_of  # rows are compared only with rows of the same recovery
 
 SUPPORTED, NOT_SUPPORTED, NOT_COVERED = "supported", "not supported", "not covered"
 DATA_DRIVEN = ("taylor", "activation")
@@ -34,11 +35,6 @@ class Finding:
 def _usable(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r.get("wer") is not None and r.get("target_size") is not None
             and r.get("utt_errors") is not None]
-
-
-def _recovery(r: dict) -> str:
-    """Rows are compared only with rows of the same recovery (rows from before the recovery axis fine-tuned)."""
-    return r.get("recovery") or "finetune"
 
 
 def _best(rows: list[dict]) -> dict:
@@ -80,7 +76,7 @@ def data_driven_vs_magnitude(rows: list[dict], ref_words: np.ndarray) -> Finding
     title = "(a) data-driven criteria beat magnitude in several settings"
     cells = defaultdict(lambda: defaultdict(list))
     for r in _usable(rows):
-        cells[(r["method"], r["scheduler"], r["target_size"], _recovery(r))][r["criterion"]].append(r)
+        cells[(r["method"], r["scheduler"], r["target_size"], recovery_of(r))][r["criterion"]].append(r)
     comparisons, pairs = [], []
     for (method, scheduler, size, _), by_criterion in sorted(cells.items()):
         if "magnitude" not in by_criterion:
@@ -126,7 +122,7 @@ def incremental_vs_oneshot(rows: list[dict], ref_words: np.ndarray) -> Finding:
     cells = defaultdict(lambda: defaultdict(list))
     for r in usable:
         if r["scheduler"] == "oneshot" or _per_size(r):
-            cells[(r["criterion"], r["method"], r["target_size"], r.get("finetune_steps"), _recovery(r))][r["scheduler"]].append(r)
+            cells[(r["criterion"], r["method"], r["target_size"], r.get("finetune_steps"), recovery_of(r))][r["scheduler"]].append(r)
     pairs = [(_best(by["incremental"]), _best(by["oneshot"]))
              for _, by in sorted(cells.items(), key=lambda kv: tuple(str(k) for k in kv[0]))
              if "incremental" in by and "oneshot" in by]

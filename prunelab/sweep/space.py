@@ -7,6 +7,7 @@ import math
 
 from prunelab.prune.run import PruneConfig
 from prunelab.prune.schedulers import get_scheduler, suggest_float
+from prunelab.record import recovery_of
 from prunelab.sweep.spec import SweepSpec
 
 
@@ -54,5 +55,5 @@ def prune_config(config: dict, spec: SweepSpec) -> PruneConfig:
     return PruneConfig(config["criterion"], config["method"], config["scheduler"], target, deliver, schedule,
                        finetune_steps=config["finetune_steps"], lr=config["lr"], batch_size=spec.finetune_batch,
                        calibration_sequences=spec.calibration_sequences, prune_embedding=spec.prune_embedding,
-                       seed=config.get("seed", 0), recovery=config.get("recovery", "finetune"),
+                       seed=config.get("seed", 0), recovery=recovery_of(config),
                        distill_temperature=spec.distill_temperature, distill_lm_loss_weight=spec.distill_lm_loss_weight)

@@ -14,10 +14,12 @@ from prunelab.paths import resolve_spec
 from prunelab.prune.criteria import CRITERIA
 from prunelab.prune.methods import METHODS
 from prunelab.prune.schedulers import SCHEDULERS
+from prunelab.record import RECOVERIES
 
 # the allowed values come from the registries of the three axes
 Criterion = Literal[tuple(CRITERIA)]
 Method = Literal[tuple(METHODS)]
+Recovery = Literal[RECOVERIES]
 Scheduler = Literal[tuple(SCHEDULERS)]
 Shape = Literal["polynomial", "exponential"]
 
@@ -95,8 +97,8 @@ class SweepSpec(Strict):
     # the fine-tuning budget, equal for one-shot and incremental trials: a fair comparison; a list of budgets makes
     # the budget an axis of the sweep (every configuration at each budget)
     finetune_steps: int | list[int] = 300
-    # how pruned models recover (prunelab.prune.run.RECOVERIES); several make the recovery an axis of the sweep
-    recoveries: list[Literal["finetune", "distill"]] = Field(default=["finetune"], min_length=1)
+    # how pruned models recover (prunelab.record.RECOVERIES); several make the recovery an axis of the sweep
+    recoveries: list[Recovery] = Field(default=[RECOVERIES[0]], min_length=1)
     distill_temperature: float = Field(default=1.0, gt=0)
     distill_lm_loss_weight: float = Field(default=0.0, ge=0, le=1)
     lr: FloatRange = FloatRange(low=3e-4, high=3e-4, log=True)
