@@ -65,7 +65,7 @@ def cmd_eval(args) -> int:
 
 def cmd_adapt(args) -> int:
     from prunelab.data.text import load_training_text
-    from prunelab.lm.adapt import AdaptConfig, adapt, state_folder
+    from prunelab.lm.adapt import AdaptConfig, adapt, check_out, state_folder
     from prunelab.lm.load import load_model
 
     out = Path(args.out)
@@ -81,9 +81,11 @@ def cmd_adapt(args) -> int:
     elif any(getattr(args, key) is not None for key in ("steps", "method", "lora_rank", "lr", "batch_size")):
         raise PrunelabError(f"--resume continues {state_folder(out)} with the settings it started with; "
                             f"drop --steps, --method, --lora-rank, --lr and --batch-size")
+    check_out(out, args.resume)
     corpus = load_training_text(args.corpus)
     base = load_model(args.base)
-    adapt(base, corpus, out, config, resume=args.resume, source={"base": args.base, "corpus": corpus.source},
+    adapt(base, corpus, out, config, resume=args.resume,
+          source={"base": args.base, "corpus": args.corpus or "the shipped corpus"},
           log=lambda line: print(line, flush=True))
     print(f"wrote {out}: a Hugging Face folder (eval, prune, a spec's base: and transformers load it)")
     return 0
@@ -403,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     from prunelab.paths import shipped_specs
     from prunelab.prune.criteria import CRITERIA
     from prunelab.prune.methods import METHODS
-    from prunelab.prune.run import RECOVERIES
+    from prunelab.record import RECOVERIES
     from prunelab.prune.schedulers import SCHEDULERS
 
     parser = argparse.ArgumentParser(prog="prunelab", description="Find the best way to shrink a Transformer LM for ASR rescoring.")

