@@ -13,7 +13,6 @@ About 15 minutes for `small` and 30 for the adapted SmolLM2 on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -43,20 +42,14 @@ def main() -> None:
     if unknown:
         parser.error(f"no plan for {', '.join(unknown)}; planned: {', '.join(PLAN)}")
     out = Path(args.out)
-    data_path = out.with_suffix(".json")
     for model in models:
         print(f"== recovery: {model}", flush=True)
         started = time.time()
         measured = recovery.measure(model, PLAN[model], THREADS)
         measured.update({"machine": machine(), "minutes": round((time.time() - started) / 60, 1),
                          "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
-        figures = json.loads(data_path.read_text()) if data_path.exists() else {}  # re-read: others may write
-        section = figures.get("recovery", {})
-        section.setdefault("models", {})[model] = measured
-        section.update({"machine": measured["machine"], "measured_at": measured["measured_at"],
-                        "minutes": section.get("minutes", 0) + measured["minutes"]})
-        render.write(out, data_path, {**figures, "recovery": section})
-    print(f"wrote {out} and {data_path}")
+        render.merge_section(out, "recovery", "models", model, measured)
+    print(f"wrote {out} and {out.with_suffix('.json')}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ one end-to-end evaluation on the Whisper benchmark (2 cores), so the full run ta
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -74,12 +73,7 @@ def main() -> None:
                 measured = scoring.measure_eval(model, nbest, eval_limits)
             measured.update({"machine": machine(), "minutes": round((time.time() - started) / 60, 1),
                              "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
-            figures = json.loads(data_path.read_text()) if data_path.exists() else {}  # re-read: others may write
-            section = figures.get("scoring-speed", {})
-            section.setdefault(part, {})[model if part == "pruned" else f"{model} {nbest}"] = measured
-            section.update({"machine": measured["machine"], "measured_at": measured["measured_at"],
-                            "minutes": section.get("minutes", 0) + measured["minutes"]})
-            render.write(out, data_path, {**figures, "scoring-speed": section})
+            render.merge_section(out, "scoring-speed", part, model if part == "pruned" else f"{model} {nbest}", measured)
     print(f"wrote {out} and {data_path}")
 
 

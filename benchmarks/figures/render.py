@@ -315,6 +315,18 @@ def markdown(figures: dict) -> str:
     return "\n".join(lines)
 
 
+def merge_section(out: Path, key: str, part: str, name: str, measured: dict) -> None:
+    """Store one measurement under `figures[key][part][name]` (re-reading the JSON first: another script may have
+    written other sections meanwhile), keep the section's machine, time and total minutes, and re-render."""
+    data_path = out.with_suffix(".json")
+    figures = json.loads(data_path.read_text()) if data_path.exists() else {}
+    section = figures.get(key, {})
+    section.setdefault(part, {})[name] = measured
+    section.update({"machine": measured["machine"], "measured_at": measured["measured_at"],
+                    "minutes": section.get("minutes", 0) + measured["minutes"]})
+    write(out, data_path, {**figures, key: section})
+
+
 def write(out: Path, data_path: Path, figures: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(data_path, lambda handle: handle.write((json.dumps(figures, indent=1) + "\n").encode()))
