@@ -380,8 +380,17 @@ def cmd_build_corpus(args) -> int:
 
 
 def cmd_build_nbest(args) -> int:
+    if args.source == "amazon-queen":
+        from prunelab.data.build_amazon_queen import build_amazon_queen
+
+        build_amazon_queen(args.out, recogniser=args.recogniser or "whisper-base", n_dev=args.dev or 400,
+                           n_test=args.test or 1200, workers=args.workers, seed=args.seed)
+        return 0
     from prunelab.data.build_nbest import build_nbest
 
+    if args.recogniser not in (None, *RECOGNISERS):
+        raise PrunelabError(f"--source synthetic takes --recogniser {' or '.join(RECOGNISERS)}, not {args.recogniser!r}")
+    args.recogniser, args.dev, args.test = args.recogniser or "pocketsphinx", args.dev or 600, args.test or 3000
     build_nbest(args.out, n_dev=args.dev, n_test=args.test, workers=args.workers, seed=args.seed, corpus_dir=args.corpus,
                 recogniser=args.recogniser)
     return 0
@@ -591,13 +600,17 @@ def build_parser() -> argparse.ArgumentParser:
     bc = data_commands.add_parser("build-corpus", help="build the text corpus from Debian-packaged public-domain text")
     bc.add_argument("--out", required=True)
     bc.set_defaults(func=cmd_build_corpus)
-    bn = data_commands.add_parser("build-nbest", help="build an N-best benchmark (flite speech, decoded by pocketsphinx "
-                                  "or Whisper tiny.en), resumable")
+    bn = data_commands.add_parser("build-nbest", help="build an N-best benchmark (flite speech decoded by pocketsphinx "
+                                  "or Whisper tiny.en, or real recorded speech decoded by Whisper), resumable")
     bn.add_argument("--out", required=True, help="Parquet path; shards are kept beside it in OUT.shards/")
-    bn.add_argument("--recogniser", choices=RECOGNISERS, default="pocketsphinx",
-                    help="pocketsphinx (extra [asr]) or whisper (extras [asr,whisper]); default pocketsphinx")
-    bn.add_argument("--dev", type=int, default=600)
-    bn.add_argument("--test", type=int, default=3000)
+    bn.add_argument("--source", choices=["synthetic", "amazon-queen"], default="synthetic",
+                    help="synthetic: the corpus' sentences spoken by flite (default); amazon-queen: the voice acting of "
+                         "Debian's flight-of-the-amazon-queen (fetched with apt-get download; extra [whisper])")
+    bn.add_argument("--recogniser", choices=[*RECOGNISERS, "whisper-base", "whisper-tiny.en"], default=None,
+                    help="synthetic: pocketsphinx (extra [asr], the default) or whisper (tiny.en, extras [asr,whisper]); "
+                         "amazon-queen: whisper-base (the default) or whisper-tiny.en")
+    bn.add_argument("--dev", type=int, default=None, help="dev utterances (default 600 synthetic, 400 amazon-queen)")
+    bn.add_argument("--test", type=int, default=None, help="test utterances (default 3000 synthetic, 1200 amazon-queen)")
     bn.add_argument("--workers", type=int, default=2)
     bn.add_argument("--seed", type=int, default=0)
     bn.add_argument("--corpus", default=None, help="corpus folder whose valid/test sentences are spoken (default: shipped)")

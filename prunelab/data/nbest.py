@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from prunelab.data.benchmarks import DEFAULT_NBEST, SHIPPED_NBEST
+from prunelab.data.benchmarks import BUILD_OPTIONS, DEFAULT_NBEST, SHIPPED_NBEST
 from prunelab.errors import PrunelabError
 
 NBEST_SCHEMA = pa.schema([
@@ -25,7 +25,11 @@ NBEST_SCHEMA = pa.schema([
     ("tempo", pa.float64()),            # tempo perturbation factor
     ("snr_db", pa.float64()),           # signal-to-noise ratio of the added noise, dB
     ("score_kind", pa.string()),        # "acoustic" (acoustic model only) or "acoustic+lm" (includes the recogniser's LM)
+    ("raw_reference", pa.string()),     # the reference as written (cased, punctuated) where known, else null
+    ("raw_hypothesis", pa.string()),    # the recogniser's own text before normalising where known, else null
+    ("scene", pa.string()),             # the group the dev/test split keeps together (recorded speech), else null
 ])
+LATER_COLUMNS = ("score_kind", "raw_reference", "raw_hypothesis", "scene")  # the first shipped file predates these
 REQUIRED_COLUMNS = ("utt_id", "split", "reference", "hypothesis", "rank", "acoustic_score")
 
 
@@ -56,7 +60,7 @@ def nbest_location(nbest: str | Path | None) -> Path:
         name = DEFAULT_NBEST if nbest is None else str(nbest)
         path = shipped_nbest_path(name)
         if not path.is_file():
-            raise PrunelabError(f"the {name} N-best benchmark is not built: `prunelab data build-nbest --recogniser {name} "
+            raise PrunelabError(f"the {name} N-best benchmark is not built: `prunelab data build-nbest {BUILD_OPTIONS[name]} "
                                 f"--out {path}` builds it")
         return path
     return Path(nbest)
