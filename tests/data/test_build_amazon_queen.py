@@ -39,3 +39,22 @@ def test_a_recogniser_of_the_other_source_is_a_one_line_error(tmp_path, args, me
                              "--out", str(tmp_path / "x.parquet")], capture_output=True, text=True)
     assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_the_amazon_queen_benchmark_ships_split_by_scene_with_raw_text():
+    import pyarrow.parquet as pq
+
+    from prunelab.data.nbest import load_nbest, shipped_nbest_path
+
+    nbest = load_nbest("amazon-queen")
+    assert nbest.source == str(shipped_nbest_path("amazon-queen")) and nbest.system.startswith("whisper-base")
+    assert len(nbest.dev) == 362 and len(nbest.test) == 1161  # of 400 and 1,200 planned: mismatched clips dropped
+    table = pq.read_table(shipped_nbest_path("amazon-queen")).to_pylist()
+    scenes = {split: {r["scene"] for r in table if r["split"] == split} for split in ("dev", "test")}
+    references = {split: {r["reference"] for r in table if r["split"] == split} for split in ("dev", "test")}
+    assert scenes["dev"] and not scenes["dev"] & scenes["test"]
+    assert not references["dev"] & references["test"]
+    first = [r for r in table if r["rank"] == 0]
+    assert all(normalize(r["raw_reference"]) == r["reference"] for r in first)
+    assert all(normalize(r["raw_hypothesis"]) == r["hypothesis"] for r in table)
+    assert any(r["raw_hypothesis"] != r["hypothesis"] for r in first)  # cased, punctuated text is kept
