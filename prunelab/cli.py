@@ -372,6 +372,13 @@ def cmd_cluster_env(args) -> int:
 
 
 def cmd_build_corpus(args) -> int:
+    if args.source == "amazon-queen":
+        from prunelab.data.build_amazon_queen import build_game_text
+
+        build_game_text(args.out, exclude_nbest=None if args.exclude_nbest == "none" else args.exclude_nbest)
+        return 0
+    if args.exclude_nbest != "amazon-queen":
+        raise PrunelabError("--exclude-nbest goes with --source amazon-queen")
     from prunelab.data.build_corpus import build_corpus
 
     manifest = build_corpus(args.out)
@@ -597,8 +604,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="rebuild the shipped data (needs the [asr] extra and apt packages)")
     data_commands = data.add_subparsers(dest="data_command", required=True)
-    bc = data_commands.add_parser("build-corpus", help="build the text corpus from Debian-packaged public-domain text")
-    bc.add_argument("--out", required=True)
+    bc = data_commands.add_parser("build-corpus", help="build the text corpus from Debian-packaged public-domain text, "
+                                  "or the game's dialogue as in-domain text for `prunelab adapt --corpus`")
+    bc.add_argument("--out", required=True, help="public-domain: the corpus folder; amazon-queen: a .txt file")
+    bc.add_argument("--source", choices=["public-domain", "amazon-queen"], default="public-domain",
+                    help="public-domain: the shipped corpus' Debian-packaged public-domain text (default); amazon-queen: every line of the game's "
+                         "dialogue (Debian's flight-of-the-amazon-queen, fetched with apt-get download)")
+    bc.add_argument("--exclude-nbest", default="amazon-queen",
+                    help="amazon-queen: leave out the lines that are references of this N-best benchmark, dev and test "
+                         "(default: the shipped amazon-queen; none keeps every line)")
     bc.set_defaults(func=cmd_build_corpus)
     bn = data_commands.add_parser("build-nbest", help="build an N-best benchmark (flite speech decoded by pocketsphinx "
                                   "or Whisper tiny.en, or real recorded speech decoded by Whisper), resumable")

@@ -178,3 +178,16 @@ def paired_clips(resources: ResourceFile) -> list[Clip]:
         for prefix, text, speaker in joe_lines(resources.read("QUEEN2.JAS")):
             add(prefix, text, speaker, "OBJECTS")
     return [found[name] for name in sorted(found)]
+
+
+def game_lines(resources: ResourceFile) -> list[str]:
+    """Every spoken segment of every line in the resource file, voiced or not, first occurrence order, no repeats:
+    the game's own dialogue text (in-domain text for `prunelab adapt`)."""
+    seen: dict[str, None] = {}
+    texts = [text for dog in resources.names(".DOG") for _, text, _ in dialogue_lines(resources.read(dog), dog[:-4])]
+    if "QUEEN2.JAS" in resources.entries:
+        texts += [text for _, text, _ in joe_lines(resources.read("QUEEN2.JAS"))]
+    for text in texts:
+        for _, piece in segments(text):
+            seen.setdefault(piece, None)
+    return list(seen)

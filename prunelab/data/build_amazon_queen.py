@@ -179,3 +179,28 @@ def build_amazon_queen(out: str | Path, recogniser: str = "whisper-base", n_dev:
     log(f"wrote {out}: {kept} clips, {table.num_rows} hypotheses; dropped {sum(dropped.values())} "
         f"({', '.join(f'{n} {r}' for r, n in sorted(dropped.items())) or 'none'})")
     return out
+
+
+def build_game_text(out: str | Path, exclude_nbest: str | Path | None = SOURCE, log=print) -> Path:
+    """The game's dialogue as a plain text file (one line per spoken segment) for `prunelab adapt --corpus`, without
+    any line whose normalised text is a reference of `exclude_nbest` (by default the shipped benchmark, dev and test):
+    in-domain text that holds none of the utterances it is then evaluated on."""
+    import pyarrow.parquet as pq
+
+    from prunelab.atomic import atomic_write
+    from prunelab.data.amazon_queen import game_lines
+    from prunelab.data.nbest import nbest_location
+
+    references: set[str] = set()
+    if exclude_nbest is not None:
+        references = set(pq.read_table(nbest_location(exclude_nbest), columns=["reference"])["reference"].to_pylist())
+    lines = game_lines(ResourceFile.open(resource_file()))
+    kept = [line for line in lines if normalize(line) and normalize(line) not in references]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda handle: handle.write("".join(f"{line}\n" for line in kept).encode()))
+    words = sum(len(normalize(line).split()) for line in kept)
+    log(f"wrote {out}: {len(kept):,} lines, {words:,} words of the game's dialogue; left out "
+        f"{len(lines) - len(kept):,} lines ({'those of ' + str(exclude_nbest) + ' and ' if exclude_nbest else ''}"
+        f"those with no word)")
+    return out

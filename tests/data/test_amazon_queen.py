@@ -3,7 +3,7 @@ import struct
 
 import pytest
 
-from prunelab.data.amazon_queen import ResourceFile, dialogue_lines, joe_lines, paired_clips, segments
+from prunelab.data.amazon_queen import ResourceFile, dialogue_lines, game_lines, joe_lines, paired_clips, segments
 from prunelab.errors import PrunelabError
 
 
@@ -77,6 +77,13 @@ def test_paired_clips_pair_only_clips_that_exist():
     assert len(clips) == 5
 
 
+def test_game_lines_hold_every_spoken_segment_once_voiced_or_not():
+    dog = crafted_dog(12, {1: "One.*02Two.", 2: "One."}, {3: "Three."}, ("Bye.", "0"))
+    jas = "\n".join([""] * 1186 + ["to", "It won't open*03"]).encode()
+    resources = ResourceFile(crafted_resources({"BOB2.DOG": dog, "QUEEN2.JAS": jas, "120001P1.SB": b"mp3"}))
+    assert game_lines(resources) == ["One.", "Two.", "Three.", "Bye.", "It won't open"]
+
+
 def test_joe_lines_skip_empty_lines():
     jas = "\n".join([""] * 1186 + ["to", "It won't open*03"]).encode()
     assert joe_lines(jas) == [("JOE0001", "It won't open*03", "JOE")]
@@ -92,3 +99,25 @@ def test_bad_resource_files_name_what_is_wrong(tmp_path):
         ResourceFile.open(tmp_path / "queen.1c")
     with pytest.raises(PrunelabError, match="no AmBk header"):
         dialogue_lines(b"XXXX" + b"\0" * 60, "APE")
+
+
+def test_the_game_text_leaves_out_every_line_of_the_benchmark(tmp_path, monkeypatch):
+    """build_amazon_queen.build_game_text on a crafted package (here beside the crafted layouts it needs)."""
+    from prunelab.data.amazon_queen import DEBIAN_PACKAGE, DEBIAN_VERSION, RESOURCE_PATH
+    from prunelab.data.build_amazon_queen import build_game_text
+    from prunelab.data.build_nbest import write_shard
+
+    monkeypatch.setenv("PRUNELAB_HOME", str(tmp_path / "home"))
+    resource = tmp_path / "home" / "debs" / f"{DEBIAN_PACKAGE}_{DEBIAN_VERSION}" / RESOURCE_PATH
+    resource.parent.mkdir(parents=True)
+    dog = crafted_dog(12, {1: "Go away, Joe!*02Fine.", 2: "Hmph."}, {3: "See you, King."}, ("", ""))
+    resource.write_bytes(crafted_resources({"BOB2.DOG": dog}))
+    row = {"utt_id": "120001P1", "split": "test", "system": "s", "reference": "go away joe", "hypothesis": "go away joe",
+           "rank": 0, "acoustic_score": -1.0, "first_pass_score": -1.0, "n_words": 3, "voice": "BOB", "tempo": 1.0,
+           "snr_db": 0.0, "score_kind": "acoustic+lm"}
+    write_shard(tmp_path / "nbest.parquet", [row])
+    out = build_game_text(tmp_path / "text" / "game.txt", exclude_nbest=tmp_path / "nbest.parquet", log=lambda _: None)
+    assert out.read_text().splitlines() == ["Fine.", "Hmph.", "See you, King."]
+    everything = build_game_text(tmp_path / "all.txt", exclude_nbest=None, log=lambda _: None)
+    assert everything.read_text().splitlines()[0] == "Go away, Joe!"
+    assert not list((tmp_path / "text").glob(".*"))  # written atomically: no temporary file left

@@ -58,3 +58,4 @@ def test_the_amazon_queen_benchmark_ships_split_by_scene_with_raw_text():
     assert all(normalize(r["raw_reference"]) == r["reference"] for r in first)
     assert all(normalize(r["raw_hypothesis"]) == r["hypothesis"] for r in table)
     assert any(r["raw_hypothesis"] != r["hypothesis"] for r in first)  # cased, punctuated text is kept
+
