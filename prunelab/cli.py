@@ -51,11 +51,14 @@ def cmd_eval(args) -> int:
     from prunelab.evaluate.evaluator import Benchmark, evaluate_model
     from prunelab.lm.load import load_model
 
+    if args.hypothesis_text == "raw" and not args.no_trigram:
+        raise PrunelabError("--hypothesis-text raw goes with --no-trigram: the word trigram scores normalised text only")
     model = load_model(args.model)
     vs = load_model(args.vs) if args.vs else None
     speed_vs = load_model(args.speed_vs) if args.speed_vs else None
     bench = Benchmark.load(args.corpus, args.nbest, args.max_test_utts, max_dev_utts=args.max_dev_utts,
-                           max_valid_sentences=args.ppl_sentences, max_test_sentences=args.ppl_sentences)
+                           max_valid_sentences=args.ppl_sentences, max_test_sentences=args.ppl_sentences,
+                           hypothesis_text=args.hypothesis_text)
     metrics = evaluate_model(model, bench, vs=vs, speed_vs=speed_vs, trigram=not args.no_trigram,
                              speed=not args.no_speed, speed_repeats=args.repeats, threads=args.threads,
                              scoring=args.scoring, scoring_precision=args.scoring_precision)
@@ -465,6 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scoring-precision", choices=PRECISIONS, default="auto",
                     help="precision of the N-best scoring: auto (default) = bf16 where the processor or GPU has bf16 "
                          "instructions, fp32 elsewhere (the output layer stays fp32); perplexity and the speed timing use it too")
+    ev.add_argument("--hypothesis-text", choices=["normalised", "raw"], default="normalised",
+                    help="what the LMs score: the normalised hypotheses (default) or the recogniser's own cased, "
+                         "punctuated text (the raw_hypothesis column, e.g. amazon-queen; for subword LMs); errors are "
+                         "counted on the normalised text either way")
     ev.add_argument("--max-test-utts", type=_count, default=None, help="evaluate on the first N test utterances only")
     ev.add_argument("--max-dev-utts", type=_count, default=None,
                     help="tune the rescoring weights on the first N dev utterances only")

@@ -39,6 +39,7 @@ class NBestUtterance:
     reference: str
     hypotheses: list[str]      # rank order; index 0 is the recogniser's 1-best
     acoustic_scores: list[float]
+    raw_hypotheses: list[str | None] | None = None  # the recogniser's own text per hypothesis, where the file has it
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,14 @@ def nbest_location(nbest: str | Path | None) -> Path:
 
 def _group(table: pa.Table, split: str) -> list[NBestUtterance]:
     rows = table.filter(pa.compute.equal(table["split"], split)).sort_by([("utt_id", "ascending"), ("rank", "ascending")])
+    raws = rows["raw_hypothesis"].to_pylist() if "raw_hypothesis" in rows.column_names else [None] * rows.num_rows
     grouped: dict[str, NBestUtterance] = {}
-    for utt_id, reference, hypothesis, score in zip(*(rows[c].to_pylist() for c in
-                                                      ("utt_id", "reference", "hypothesis", "acoustic_score"))):
-        utt = grouped.setdefault(utt_id, NBestUtterance(utt_id, reference, [], []))
+    for utt_id, reference, hypothesis, score, raw in zip(*(rows[c].to_pylist() for c in
+                                                           ("utt_id", "reference", "hypothesis", "acoustic_score")), raws):
+        utt = grouped.setdefault(utt_id, NBestUtterance(utt_id, reference, [], [], []))
         utt.hypotheses.append(hypothesis or "")
         utt.acoustic_scores.append(float(score))
+        utt.raw_hypotheses.append(raw)
     return list(grouped.values())
 
 

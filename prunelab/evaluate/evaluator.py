@@ -11,6 +11,7 @@ import torch
 
 from prunelab.data.nbest import NBestSet, load_nbest
 from prunelab.data.text import Corpus, load_corpus
+from prunelab.errors import PrunelabError
 from prunelab.evaluate.rescore import NBestMatrix, Weights, chosen_errors, tune_weights
 from prunelab.evaluate.speed import measure_speed
 from prunelab.evaluate.wer import bootstrap_wer_ci, paired_bootstrap_diff, wer
@@ -20,6 +21,8 @@ from prunelab.lm.precision import resolve_precision
 from prunelab.lm.prefix_score import grouped_sentence_logprobs
 from prunelab.lm.score import perplexity, sentence_logprobs
 from prunelab.lm.vocab import Vocab
+
+HYPOTHESIS_TEXTS = ("normalised", "raw")  # what an LM scores: the normalised hypotheses or the recogniser's own text
 
 TRIGRAM_VOCAB = 20000  # the trigram's own word vocabulary when the LM's tokenizer has none (subword LMs)
 
@@ -38,12 +41,17 @@ class Benchmark:
     @classmethod
     def load(cls, corpus_dir=None, nbest_path=None, max_test_utts: int | None = None,
              corpus: Corpus | None = None, max_valid_sentences: int | None = None,
-             max_dev_utts: int | None = None, max_test_sentences: int | None = None) -> "Benchmark":
+             max_dev_utts: int | None = None, max_test_sentences: int | None = None,
+             hypothesis_text: str = "normalised") -> "Benchmark":
         """The benchmark of a corpus folder and N-best file; `corpus`, when given, is that folder already
         loaded (a caller that has it saves loading the text a second time). Perplexity is measured on the
         first `max_valid_sentences` valid and `max_test_sentences` test sentences, the rescoring weights tuned
         on the first `max_dev_utts` dev utterances and WER measured on the first `max_test_utts` test
-        utterances, each when given (a large LM on a CPU scores the full sets slowly)."""
+        utterances, each when given (a large LM on a CPU scores the full sets slowly). With `hypothesis_text`
+        'raw' the LMs score the recogniser's own text (the `raw_hypothesis` column: cased, punctuated) while the
+        errors and word counts stay those of the normalised hypotheses."""
+        if hypothesis_text not in HYPOTHESIS_TEXTS:
+            raise PrunelabError(f"unknown hypothesis text {hypothesis_text!r}; expected one of {', '.join(HYPOTHESIS_TEXTS)}")
         corpus, nbest = corpus or load_corpus(corpus_dir), load_nbest(nbest_path)
         if max_valid_sentences:
             corpus = replace(corpus, valid=corpus.valid[:max_valid_sentences])
@@ -51,12 +59,23 @@ class Benchmark:
             corpus = replace(corpus, test=corpus.test[:max_test_sentences])
         test = nbest.test[:max_test_utts] if max_test_utts else nbest.test
         dev = nbest.dev[:max_dev_utts] if max_dev_utts else nbest.dev
-        return cls(corpus, nbest, NBestMatrix.from_utterances(dev), NBestMatrix.from_utterances(test))
+        matrices = [NBestMatrix.from_utterances(dev), NBestMatrix.from_utterances(test)]
+        if hypothesis_text == "raw":
+            matrices = [replace(matrix, texts=_raw_texts(nbest.source, split)) for matrix, split in zip(matrices, (dev, test))]
+        return cls(corpus, nbest, *matrices)
 
     def speed_sentences(self, count: int = SPEED_SENTENCES) -> list[str]:
         """`count` test hypotheses drawn with a fixed seed: every model is timed on the same text."""
         texts = [t for t in self.test.flat_texts() if t]
         return random.Random(0).sample(texts, min(count, len(texts)))
+
+
+def _raw_texts(source: str, utterances) -> list[list[str]]:
+    missing = sum(raw is None for u in utterances for raw in (u.raw_hypotheses or [None] * len(u.hypotheses)))
+    if missing:
+        raise PrunelabError(f"N-best file {source}: {missing:,} hypotheses have no raw_hypothesis text; "
+                            "--hypothesis-text raw needs the recogniser's own text for every one")
+    return [list(u.raw_hypotheses) for u in utterances]
 
 
 Scorer = Callable[[list[list[str]]], list[float]]  # hypotheses grouped by utterance -> their scores, row-major

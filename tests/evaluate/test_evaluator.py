@@ -52,3 +52,20 @@ def test_weights_tuned_on_the_first_dev_utterances_when_asked(small_corpus):
     bench = Benchmark.load(max_test_utts=20, corpus=small_corpus, max_dev_utts=40)
     assert bench.dev.texts == NBestMatrix.from_utterances(nbest.dev[:40]).texts
     assert len(bench.test.texts) == 20 and len(Benchmark.load(corpus=small_corpus).dev.texts) == len(nbest.dev)
+
+
+def test_raw_hypothesis_text_is_what_the_lms_score_while_errors_stay_normalised(small_corpus):
+    normalised = Benchmark.load(nbest_path="amazon-queen", corpus=small_corpus, max_test_utts=40, max_dev_utts=20)
+    raw = Benchmark.load(nbest_path="amazon-queen", corpus=small_corpus, max_test_utts=40, max_dev_utts=20,
+                         hypothesis_text="raw")
+    assert (raw.test.errors == normalised.test.errors).all() and (raw.test.n_words == normalised.test.n_words).all()
+    raw_texts, plain = raw.test.flat_texts(), normalised.test.flat_texts()
+    assert len(raw_texts) == len(plain) and raw_texts != plain
+    assert any(any(c.isupper() for c in t) for t in raw_texts) and not any(any(c.isupper() for c in t) for t in plain)
+
+
+def test_raw_hypothesis_text_where_the_file_has_none_is_a_clear_error(small_corpus):
+    from prunelab.errors import PrunelabError
+
+    with pytest.raises(PrunelabError, match="no raw_hypothesis text"):
+        Benchmark.load(corpus=small_corpus, max_test_utts=10, max_dev_utts=10, hypothesis_text="raw")
