@@ -584,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None, help="report folder (default reports/NAME; with --nbest, "
                                                 "reports/NAME/nbest-OTHER)")
     rp.add_argument("--nbest", default=None, help="evaluate every deliverable on another N-best benchmark than the "
-                                                  "sweep's (a shipped one by name: pocketsphinx, whisper; or a Parquet "
+                                                  "sweep's (a shipped one by name: pocketsphinx, whisper, amazon-queen; or a Parquet "
                                                   "path), all its test utterances, and report on those figures "
                                                   "(cached in the sweep folder under evaluations/)")
     rp.add_argument("--wandb", action="store_true", help="also publish a W&B Report (needs `wandb login`; otherwise "
