@@ -13,7 +13,7 @@ import numpy as np
 
 from prunelab import storage
 from prunelab.errors import PrunelabError
-from prunelab.report.findings import Finding, all_findings
+from prunelab.report.findings import Finding, OneBestGain, all_findings, one_best_gain
 from prunelab.sweep.query import pareto_front, rank_rows
 from prunelab.sweep.spec import SweepSpec
 from prunelab.record import SCHEDULE_KEYS
@@ -38,6 +38,7 @@ class ReportData:
     counts: dict[str, int] = field(default_factory=dict)
     notes: str = ""  # the Discussion section (Markdown written by people, `prunelab report --notes`)
     reevaluated: bool = False  # the deliverables were evaluated on another benchmark than the sweep's own
+    one_best: OneBestGain | None = None  # the base and the deliverables against the recogniser's 1-best
 
 
 def load_spec_of(sweep_dir: str) -> SweepSpec:
@@ -62,7 +63,7 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_b
         key["scoring_precision"] = precision
     if storage.exists(location):
         cached = json.loads(storage.read_bytes(location))
-        if cached.get("key") == key:
+        if cached.get("key") == key and "utt_errors" in cached["base"]:  # figures from before had no per-utterance errors
             return cached
     log(f"evaluating the base {spec.base} and the trigram on {key['n_test_utts']} test utterances (once per sweep)")
     # no test-text perplexity: the report does not show it, and a 135M LM spends most of an hour on it on a CPU
@@ -70,7 +71,7 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_b
                             scoring_precision=precision)
     figures = {"key": key,
                "base": {k: result[k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid", "params_total",
-                                               "wer_1best")},
+                                               "wer_1best", "utt_errors")},
                "trigram": {k: result["trigram"][k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid")}}
     text = json.dumps(figures, indent=2).encode()
     storage.write(location, lambda handle: handle.write(text))
@@ -161,9 +162,10 @@ def collect(sweep_dir: str, log=print, nbest: str | None = None) -> ReportData:
     counts = {"trials": len({r["trial_id"] for r in rows}), "deliverables": len(delivered),
               **{status: statuses.count(status) for status in ("complete", "stopped", "error", "running")}}
     importances = _importances(rows) if spec.search.startswith("optuna") else {}
+    one_best = one_best_gain(delivered, references["base"]["utt_errors"], bench.test.errors[:, 0], bench.test.ref_words)
     return ReportData(spec.name, sweep_dir, spec, rows, references, best, fronts,
                       all_findings(delivered, bench.test.ref_words), _wandb_runs(sweep_dir, {r["trial_id"] for r in rows}),
-                      importances, counts, reevaluated=nbest is not None)
+                      importances, counts, reevaluated=nbest is not None, one_best=one_best)
 
 
 def schedule_keys() -> list[str]:

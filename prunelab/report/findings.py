@@ -7,7 +7,10 @@ same utterances). A difference counts only when its 95% interval excludes zero.
 (c) low-rank gives the best size/speed trade-off at moderate compression;
 (d) one incremental low-rank run delivers several sizes for less compute (fine-tuning steps) than separate
     one-shot runs, at no worse WER.
-Each gives `supported`, `not supported` or `not covered` (the sweep lacks the configurations to tell)."""
+Each gives `supported`, `not supported` or `not covered` (the sweep lacks the configurations to tell).
+
+Before them, `one_best_gain` asks whether the LMs rescore better than the recogniser's own first hypothesis at
+all: where the unpruned base does not, the findings compare deliverables that add nothing over no LM."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -42,7 +45,12 @@ def _best(rows: list[dict]) -> dict:
 
 
 def _compare(a: dict, b: dict, ref_words: np.ndarray) -> dict:
-    diff, interval = paired_bootstrap_diff(np.asarray(a["utt_errors"]), np.asarray(b["utt_errors"]), ref_words)
+    return _compare_errors(a["utt_errors"], b["utt_errors"], ref_words)
+
+
+def _compare_errors(a, b, ref_words: np.ndarray) -> dict:
+    """a - b: WER difference of two systems' per-utterance errors with its paired 95% interval."""
+    diff, interval = paired_bootstrap_diff(np.asarray(a), np.asarray(b), ref_words)
     return {"diff": diff, "ci_low": interval.low, "ci_high": interval.high,
             "better": interval.high < 0, "worse": interval.low > 0}
 
@@ -234,6 +242,51 @@ def multi_size_delivery(rows: list[dict], ref_words: np.ndarray) -> Finding:
                                     for size, p in c["per_size"])
                         for c in comparisons) + "."
     return Finding("d", title, status, summary, comparisons)
+
+
+@dataclass
+class OneBestGain:
+    """Rescoring against no rescoring: the unpruned base and each deliverable minus the recogniser's 1-best."""
+    base: dict | None  # the base's comparison (None: its per-utterance errors are unknown)
+    deliverables: dict[tuple[str, float], dict]  # (trial_id, target_size) -> comparison
+    summary: str
+
+    @property
+    def base_gains(self) -> bool | None:
+        """Whether the unpruned base rescores significantly better than the 1-best (None: not known)."""
+        return None if self.base is None else bool(self.base["better"])
+
+
+def _diff_text(c: dict) -> str:
+    return f"{_points(c['diff'])} points ({_points(c['ci_low'])} to {_points(c['ci_high'])})"
+
+
+def one_best_gain(rows: list[dict], base_errors, one_best_errors, ref_words: np.ndarray) -> OneBestGain:
+    """Does rescoring with the LMs beat the recogniser's own first hypothesis? Paired differences (over test
+    utterances) of the unpruned base and of every deliverable against the 1-best; a study whose base gains nothing
+    compares pruned models by noise around the 1-best, and the summary says so."""
+    base = None if base_errors is None else _compare_errors(base_errors, one_best_errors, ref_words)
+    deliverables = {(r["trial_id"], r["target_size"]): _compare_errors(r["utt_errors"], one_best_errors, ref_words)
+                    for r in _usable(rows)}
+    parts = []
+    if base is not None:
+        verdict = ("it rescores significantly better" if base["better"] else
+                   "significantly worse than no rescoring" if base["worse"] else "not significantly different")
+        parts.append(f"Unpruned base minus the recogniser's 1-best: {_diff_text(base)}, {verdict}.")
+    by_size = defaultdict(list)
+    for (_, size), c in deliverables.items():
+        by_size[size].append(c)
+    better = sum(c["better"] for c in deliverables.values())
+    worse = sum(c["worse"] for c in deliverables.values())
+    parts.append(f"Deliverables significantly better than the 1-best: {better} of {len(deliverables)} ("
+                 + ", ".join(f"{size:g}: {sum(c['better'] for c in cs)} of {len(cs)}"
+                             for size, cs in sorted(by_size.items(), reverse=True))
+                 + f"); significantly worse: {worse}.")
+    if base is not None and not base["better"]:
+        parts.append("The unpruned base does not beat the 1-best on this benchmark: the LM adds nothing here, so "
+                     "the findings below compare deliverables by rescoring noise around the recogniser's own first "
+                     "hypothesis, not by what pruning kept of a useful LM; perplexity still ranks them.")
+    return OneBestGain(base, deliverables, " ".join(parts))
 
 
 def all_findings(rows: list[dict], ref_words: np.ndarray) -> list[Finding]:

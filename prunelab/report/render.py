@@ -13,6 +13,7 @@ from prunelab.report.build import ReportData, schedule_keys
 PLOTS = {"wer_vs_size.png": "WER vs achieved size", "speed_vs_size.png": "Speed-up vs size",
          "pareto.png": "WER / speed Pareto front per target size", "schedule_search.png": "Schedule shapes tried",
          "search_history.png": "Search history"}
+ONE_BEST_TITLE = "Rescoring gain over the recogniser's 1-best"
 STATUS_COLOURS = {"supported": "#1b7f3b", "not supported": "#b02a1f", "not covered": "#6b6b6b"}
 
 
@@ -64,14 +65,30 @@ def _deliverables_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
     (a rescoring weight tuned to zero gives every deliverable the recogniser's own 1-best), perplexity still ranks
     them."""
     header = ["target size", "trial", "criterion", "method", "scheduler", "steps", "achieved", "valid perplexity",
-              "WER (95% CI)", "speed-up"]
+              "WER (95% CI)", "minus 1-best, points (paired 95% CI; * excludes 0)", "speed-up"]
+    gains = data.one_best.deliverables if data.one_best is not None else {}
     delivered = [r for r in data.rows if r["wer"] is not None and r["target_size"] is not None]
     delivered.sort(key=lambda r: (-r["target_size"], r["wer"], r["ppl_valid"] if r["ppl_valid"] is not None else float("inf")))
     rows = [[f"{r['target_size']:g}", r["trial_id"], r["criterion"], r["method"], r["scheduler"], str(r["finetune_steps"]),
              f"{r['achieved_size']:.4f}", _ppl(r["ppl_valid"]),
-             _wer_cell(r),
+             _wer_cell(r), _gain_cell(gains.get((r["trial_id"], r["target_size"]))),
              "-" if r["speed_ratio"] is None else f"{r['speed_ratio']:.2f}x"] for r in delivered]
     return header, rows
+
+
+def _caveat(data: ReportData, finding) -> str:
+    """Before each judged finding where the unpruned base does not rescore better than the recogniser's 1-best."""
+    if data.one_best is not None and data.one_best.base_gains is False and finding.status != "not covered":
+        return "(On WER that no LM here improves over the 1-best: see the rescoring gain above.) "
+    return ""
+
+
+def _gain_cell(c: dict | None) -> str:
+    """A paired difference against the 1-best, in points, starred where its interval excludes zero."""
+    if c is None:
+        return "-"
+    star = "*" if c["better"] or c["worse"] else ""
+    return f"{100 * c['diff']:+.2f}{star} ({100 * c['ci_low']:+.2f} to {100 * c['ci_high']:+.2f})"
 
 
 def _href(location: str) -> str:
@@ -187,9 +204,12 @@ def write_report(data: ReportData, out: Path) -> Path:
     importances = ", ".join(f"{k} {v:.2f}" for k, v in data.importances.items())
 
     md = [f"# prunelab report: {data.sweep}", "", f"Generated {stamp} by `prunelab report` from the sweep's Parquet store.",
-          "", *context, "", "## Study set-up", "", *(f"- {line}" for line in _setup_lines(data)), "", "## Findings", ""]
+          "", *context, "", "## Study set-up", "", *(f"- {line}" for line in _setup_lines(data)), ""]
+    if data.one_best is not None:
+        md += [f"## {ONE_BEST_TITLE}", "", data.one_best.summary, ""]
+    md += ["## Findings", ""]
     for f in data.findings:
-        md += [f"### {f.title}", "", f"**{f.status}.** {f.summary}", ""]
+        md += [f"### {f.title}", "", f"**{f.status}.** {_caveat(data, f)}{f.summary}", ""]
     if data.notes.strip():
         md += ["## Discussion", "", data.notes.strip(), ""]
     md += ["## Best configuration per target size", "", _md_table(header, plain), ""]
@@ -210,7 +230,7 @@ def write_report(data: ReportData, out: Path) -> Path:
 
     findings_html = "".join(
         f'<div class="finding"><h3>{html.escape(f.title)}</h3><p><span class="status" '
-        f'style="background:{STATUS_COLOURS[f.status]}">{html.escape(f.status)}</span> {html.escape(f.summary)}</p></div>'
+        f'style="background:{STATUS_COLOURS[f.status]}">{html.escape(f.status)}</span> {html.escape(_caveat(data, f) + f.summary)}</p></div>'
         for f in data.findings)
     sections = "".join(f"<h2>{html.escape(PLOTS[name])}</h2>{img(path)}" for name, path in images.items())
     if importances:
@@ -227,6 +247,7 @@ code {{ background: #f3f3f3; }}
 <p>Generated {stamp} by <code>prunelab report</code> from the sweep's Parquet store.</p>
 {''.join(f'<p>{html.escape(line)}</p>' for line in context)}
 <h2>Study set-up</h2><ul>{''.join(f'<li>{html.escape(line)}</li>' for line in _setup_lines(data))}</ul>
+{f'<h2>{ONE_BEST_TITLE}</h2><p>{html.escape(data.one_best.summary)}</p>' if data.one_best is not None else ''}
 <h2>Findings</h2>{findings_html}
 {f'<h2>Discussion</h2>{_notes_html(data.notes)}' if data.notes.strip() else ''}
 <h2>Best configuration per target size</h2>{_html_table(header, linked)}

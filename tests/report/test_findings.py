@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from prunelab.report.findings import (NOT_COVERED, NOT_SUPPORTED, SUPPORTED, data_driven_vs_magnitude,
+from prunelab.report.findings import (NOT_COVERED, NOT_SUPPORTED, SUPPORTED, data_driven_vs_magnitude, one_best_gain,
                                       incremental_vs_oneshot, lowrank_tradeoff, multi_size_delivery)
 
 N = 300
@@ -111,3 +111,22 @@ def test_d_multi_size_run_against_separate_oneshot_runs():
     worse = [row(scheduler="incremental", mode="multi-size", size=s, trial_id="inc", shift=2, wall_s=50) for s in (0.5, 0.3)]
     assert multi_size_delivery(separate + worse, REF_WORDS).status == NOT_SUPPORTED
     assert multi_size_delivery(separate, REF_WORDS).status == NOT_COVERED
+
+
+def test_one_best_gain_counts_deliverables_that_beat_the_first_hypothesis():
+    one_best = errors(2)  # the recogniser's 1-best: two more errors on every other utterance than BASE
+    rows = [row(size=0.5), row(size=0.5, method="structured", shift=2), row(size=0.3, shift=4)]
+    gain = one_best_gain(rows, errors(0), one_best, REF_WORDS)
+    assert gain.base_gains and gain.base["diff"] < 0
+    assert [gain.deliverables[(r["trial_id"], r["target_size"])]["better"] for r in rows] == [True, False, False]
+    assert gain.deliverables[(rows[2]["trial_id"], 0.3)]["worse"]
+    assert "better than the 1-best: 1 of 3 (0.5: 1 of 2, 0.3: 0 of 1); significantly worse: 1." in gain.summary
+    assert "does not beat the 1-best" not in gain.summary
+
+
+def test_one_best_gain_warns_when_the_unpruned_base_does_not_beat_the_first_hypothesis():
+    gain = one_best_gain([row(shift=-1)], errors(0), errors(0), REF_WORDS)
+    assert gain.base_gains is False and gain.base["diff"] == 0
+    assert "not significantly different" in gain.summary and "does not beat the 1-best" in gain.summary
+    unknown = one_best_gain([row()], None, errors(0), REF_WORDS)
+    assert unknown.base_gains is None and "Unpruned base" not in unknown.summary

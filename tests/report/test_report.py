@@ -118,6 +118,17 @@ def test_the_report_lists_every_deliverable_with_its_valid_perplexity(report, fi
     for r in stored:
         assert (f"{r['target_size']:g}", r["trial_id"], r["criterion"], r["method"], r["scheduler"],
                 str(r["finetune_steps"]), f"{r['achieved_size']:.4f}", f"{r['ppl_valid']:,.1f}") in listed
-    base = collect(str(folder)).references["base"]
-    assert f"valid perplexity {base['ppl_valid']:,.1f}" in (report.parent / "report.md").read_text()
+    data = collect(str(folder))
+    base = data.references["base"]
+    md = (report.parent / "report.md").read_text()
+    assert f"valid perplexity {base['ppl_valid']:,.1f}" in md
+    # each deliverable's paired difference against the recogniser's 1-best, from the test benchmark's rank-0 errors
+    gains = _table_rows(report, "All deliverables", 10)
+    for r in stored:
+        c = data.one_best.deliverables[(r["trial_id"], r["target_size"])]
+        assert any(cells[1] == r["trial_id"] and cells[9].startswith(f"{100 * c['diff']:+.2f}") for cells in gains)
+    assert len(base["utt_errors"]) == len(stored[0]["utt_errors"])
+    assert "## Rescoring gain over the recogniser's 1-best" in md and data.one_best.summary in md
+    judged = [f for f in data.findings if f.status != "not covered"]
+    assert md.count("(On WER that no LM here improves") == (len(judged) if data.one_best.base_gains is False else 0)
     assert "<h2>All deliverables</h2>" in report.read_text()
