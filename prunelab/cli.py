@@ -28,7 +28,9 @@ def format_report(name: str, m: dict) -> str:
              f"on {m['n_test_utts']:,} test utterances / {m['n_test_words']:,} words "
              f"[lm_scale {m['lm_scale']:.3g}, word_insertion {m['word_insertion']:.3g}, tuned on {m['n_dev_utts']} dev; "
              f"scored in {m['scoring_precision']}]",
-             f"  recogniser      1-best {100 * m['wer_1best']:.2f}%   oracle {100 * m['wer_oracle']:.2f}%   ({m['system']})"]
+             f"  recogniser      1-best {100 * m['wer_1best']:.2f}%   oracle {100 * m['wer_oracle']:.2f}%   ({m['system']}); "
+             f"model - 1-best {100 * m['wer_diff_1best']:+.2f} points ({100 * m['wer_diff_1best_ci_low']:+.2f} to "
+             f"{100 * m['wer_diff_1best_ci_high']:+.2f})"]
     if "trigram" in m:
         t = m["trigram"]
         lines.append(f"  KN trigram      valid ppl {t['ppl_valid']:.1f}   test ppl {t['ppl_test']:.1f}   WER {100 * t['wer']:.2f}% "

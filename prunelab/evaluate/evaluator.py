@@ -163,6 +163,9 @@ def evaluate_model(model: ModelAdapter, bench: Benchmark, *, vs: ModelAdapter | 
         "n_dev_utts": len(bench.dev.texts), "n_test_utts": len(test.texts), "n_test_words": int(test.ref_words.sum()),
         "oov_penalty": model.tokenizer.oov_penalty, "vocab_size": len(model.tokenizer), "system": bench.nbest.system,
     })
+    # does rescoring beat the recogniser's own first hypothesis? (paired over test utterances)
+    diff, interval = paired_bootstrap_diff(own_errors, test.errors[:, 0], test.ref_words)
+    result.update({"wer_diff_1best": diff, "wer_diff_1best_ci_low": interval.low, "wer_diff_1best_ci_high": interval.high})
     if trigram:
         kn = KneserNeyTrigram(trigram_vocab(model, bench), bench.corpus.train)
         kn_rescored = rescore(bench, sentence_scorer(kn.sentence_logprobs))

@@ -7,7 +7,7 @@ from prunelab.evaluate.evaluator import Benchmark, evaluate_model
 from prunelab.evaluate.rescore import NBestMatrix
 
 DOCUMENTED_KEYS = {"params_total", "params_embedding", "params_blocks", "ppl_valid", "ppl_test", "wer", "wer_ci_low",
-                   "wer_ci_high", "wer_1best", "wer_oracle", "n_test_utts", "n_test_words", "tokens_per_s", "trigram"}
+                   "wer_ci_high", "wer_1best", "wer_diff_1best", "wer_oracle", "n_test_utts", "n_test_words", "tokens_per_s", "trigram"}
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,9 @@ def test_evaluation_reports_every_documented_figure_consistently(trained_lm, ben
     assert m["n_test_utts"] == 300 and m["n_test_words"] == int(bench.test.ref_words.sum())
     assert m["wer_oracle"] <= m["wer"] and m["wer_oracle"] <= m["wer_1best"]
     assert m["wer_ci_low"] <= m["wer"] <= m["wer_ci_high"]
+    # model minus the recogniser's 1-best: the WER difference itself, with an interval around it
+    assert m["wer_diff_1best"] == pytest.approx(m["wer"] - m["wer_1best"])
+    assert m["wer_diff_1best_ci_low"] <= m["wer_diff_1best"] <= m["wer_diff_1best_ci_high"]
     assert m["params_total"] == sum(p.numel() for p in model.parameters())
     assert 1 < m["ppl_valid"] < len(vocab) and math.isfinite(m["ppl_test"])
     assert {"ppl_valid", "wer", "wer_diff"} <= m["trigram"].keys() and m["tokens_per_s"] > 0
