@@ -1,12 +1,13 @@
 """The results store: a Parquet dataset in the sweep folder, one file per trial, one row per deliverable.
 
 The driver writes a trial's file whole, atomically (temporary name, fsync, rename), every time a row is
-added or the trial's status changes, so a reader never sees a torn file and a row never appears twice,
-also after a resume. pyarrow, pandas and duckdb read the folder as one dataset."""
+added or the trial's status changes, so a reader that reads a file whole in one open never sees a torn file
+and a row never appears twice, also after a resume. pyarrow, pandas and duckdb read a finished sweep's folder
+as one dataset; their dataset scans take each file's size before reading it, so during a running sweep read
+it with `read_results`."""
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from prunelab import storage
@@ -42,11 +43,22 @@ def write_trial_rows(sweep_dir: str, trial_id: str, rows: list[dict]) -> str:
     return storage.write(trial_file(sweep_dir, trial_id), write)
 
 
+def _conformed(table: pa.Table) -> pa.Table:
+    """`table` with the store's columns in order: a column a file from before it lacks is null."""
+    return pa.table([table.column(f.name).cast(f.type) if f.name in table.column_names
+                     else pa.nulls(len(table), f.type) for f in COLUMNS], schema=COLUMNS)
+
+
 def read_results(sweep_dir: str) -> pa.Table:
-    """Every row of the sweep (an empty table with the columns when there is none yet)."""
-    files = storage.list_files(results_dir(sweep_dir), "trial-", ".parquet")
-    if not files:
-        return COLUMNS.empty_table()
-    fs, _ = storage.resolve(files[0])
-    return ds.dataset([storage.resolve(f)[1] for f in files], schema=COLUMNS, format="parquet",
-                      filesystem=fs).to_table()
+    """Every row of the sweep (an empty table with the columns when there is none yet).
+
+    Each file is read whole in one open, while a running sweep may replace it: a dataset scan takes a file's
+    size when it lists it and reads it later, so a file replaced in between reads as torn."""
+    tables = []
+    for location in storage.list_files(results_dir(sweep_dir), "trial-", ".parquet"):
+        try:
+            content = storage.read_bytes(location)
+        except FileNotFoundError:  # removed since it was listed
+            continue
+        tables.append(_conformed(pq.read_table(pa.BufferReader(content))))
+    return pa.concat_tables(tables) if tables else COLUMNS.empty_table()

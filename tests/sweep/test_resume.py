@@ -8,6 +8,7 @@ import time
 import pandas as pd
 import pyarrow.parquet as pq
 
+from prunelab.sweep.store import read_trial_rows
 from prunelab.sweep.tuner import resume_sweep
 
 SPEC = dict(name="k", data={"eval_test_utts": 20}, target_sizes=[0.5], criteria=["magnitude"], methods=["lowrank"],
@@ -25,7 +26,9 @@ def completed_trials(folder):
     results = folder / "results"
     if not results.is_dir():
         return []
-    return [p for p in results.glob("trial-*.parquet") if pq.read_table(p).column("status").to_pylist() == ["complete"]]
+    # read as the store reads: each file whole in one open (the driver replaces them while the test polls)
+    return [p for p in results.glob("trial-*.parquet")
+            if [r["status"] for r in read_trial_rows(str(folder), p.stem.removeprefix("trial-"))] == ["complete"]]
 
 
 def test_driver_killed_after_a_trial_then_resumed(trained_lm, tmp_path, end_process_group):

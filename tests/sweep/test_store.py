@@ -56,3 +56,35 @@ def test_equal_wers_are_ranked_by_perplexity_then_speed(tmp_path):
         write_trial_rows(tmp_path, r["trial_id"], [r])
     assert [r["trial_id"] for r in best_configs(tmp_path, 0.5, "wer")] == ["better", "quick", "slow", "fast-but-confused"]
     assert [r["trial_id"] for r in best_configs(tmp_path, 0.5, "speed")][:2] == ["fast-but-confused", "quick"]
+
+
+
+WRITER = """
+import sys
+from prunelab.sweep.store import write_trial_rows
+n = 1
+while True:  # files of different sizes, so a stale size does not fit the new file
+    n = n % 6 + 1
+    write_trial_rows(sys.argv[1], "t", [{"trial_id": "t", "target_size": round(0.9 - 0.1 * i, 1), "status": "running"}
+                                        for i in range(n)])
+"""
+
+
+def test_read_results_reads_files_that_a_running_sweep_keeps_replacing(tmp_path):
+    """A dataset scan takes each file's size when it lists it; a file replaced before it is read then reads as
+    torn (seen once in CI under load, in a test that polled with pq.read_table; too rare to reproduce here on
+    demand). read_results reads each file whole: here it returns whole rows while another process keeps replacing it."""
+    import subprocess
+    import sys
+    import time
+
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "results").is_dir() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        counts = {read_results(str(tmp_path)).num_rows for _ in range(1000)}
+    finally:
+        writer.kill()
+        writer.wait()
+    assert counts <= set(range(1, 7)) and len(counts) > 1
