@@ -81,7 +81,7 @@ def test_read_results_reads_files_that_a_running_sweep_keeps_replacing(tmp_path)
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)])
     try:
         deadline = time.monotonic() + 60
-        while not (tmp_path / "results").is_dir() and time.monotonic() < deadline:
+        while not Path(trial_file(str(tmp_path), "t")).exists() and time.monotonic() < deadline:  # its first file
             time.sleep(0.05)
         counts = {read_results(str(tmp_path)).num_rows for _ in range(1000)}
     finally:
