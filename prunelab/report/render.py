@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prunelab.report import plots
 from prunelab.report.build import ReportData, schedule_keys
+from prunelab.report.findings import NOT_COVERED
 
 PLOTS = {"wer_vs_size.png": "WER vs achieved size", "speed_vs_size.png": "Speed-up vs size",
          "pareto.png": "WER / speed Pareto front per target size", "schedule_search.png": "Schedule shapes tried",
@@ -78,7 +79,7 @@ def _deliverables_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
 
 def _caveat(data: ReportData, finding) -> str:
     """Before each judged finding where the unpruned base does not rescore better than the recogniser's 1-best."""
-    if data.one_best is not None and data.one_best.base_gains is False and finding.status != "not covered":
+    if data.one_best is not None and data.one_best.base_gains is False and finding.status != NOT_COVERED:
         return "(On WER that no LM here improves over the 1-best: see the rescoring gain above.) "
     return ""
 

@@ -26,9 +26,14 @@ def trial_file(sweep_dir: str, trial_id: str) -> str:
     return storage.join(results_dir(sweep_dir), f"trial-{trial_id}.parquet")
 
 
+def _read_whole(location: str) -> pa.Table:
+    """One trial file, read whole in one open (never torn by the driver replacing it)."""
+    return pq.read_table(pa.BufferReader(storage.read_bytes(location)))
+
+
 def read_trial_rows(sweep_dir: str, trial_id: str) -> list[dict]:
     path = trial_file(sweep_dir, trial_id)
-    return pq.read_table(pa.BufferReader(storage.read_bytes(path))).to_pylist() if storage.exists(path) else []
+    return _read_whole(path).to_pylist() if storage.exists(path) else []
 
 
 def write_trial_rows(sweep_dir: str, trial_id: str, rows: list[dict]) -> str:
@@ -57,8 +62,7 @@ def read_results(sweep_dir: str) -> pa.Table:
     tables = []
     for location in storage.list_files(results_dir(sweep_dir), "trial-", ".parquet"):
         try:
-            content = storage.read_bytes(location)
+            tables.append(_conformed(_read_whole(location)))
         except FileNotFoundError:  # removed since it was listed
             continue
-        tables.append(_conformed(pq.read_table(pa.BufferReader(content))))
     return pa.concat_tables(tables) if tables else COLUMNS.empty_table()
