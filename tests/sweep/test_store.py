@@ -1,3 +1,6 @@
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -58,7 +61,6 @@ def test_equal_wers_are_ranked_by_perplexity_then_speed(tmp_path):
     assert [r["trial_id"] for r in best_configs(tmp_path, 0.5, "speed")][:2] == ["fast-but-confused", "quick"]
 
 
-
 WRITER = """
 import sys
 from prunelab.sweep.store import write_trial_rows
@@ -74,10 +76,6 @@ def test_read_results_reads_files_that_a_running_sweep_keeps_replacing(tmp_path)
     """A dataset scan takes each file's size when it lists it; a file replaced before it is read then reads as
     torn (seen once in CI under load, in a test that polled with pq.read_table; too rare to reproduce here on
     demand). read_results reads each file whole: here it returns whole rows while another process keeps replacing it."""
-    import subprocess
-    import sys
-    import time
-
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)])
     try:
         deadline = time.monotonic() + 60
