@@ -69,6 +69,7 @@ HF_FAMILIES = {
     "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {}),  # q/k/v biases
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"head_dim": 16}),  # per-head q/k norms (its default head_dim is 128)
     "phi3": ("Phi3Config", "Phi3ForCausalLM", {}),  # fused qkv_proj and gate_up_proj
+    "gemma": ("GemmaConfig", "GemmaForCausalLM", {"head_dim": 16}),  # embedding scaled by sqrt(width), norms (1 + w)
     "gpt2": ("GPT2Config", "GPT2LMHeadModel", {}),
 }
 

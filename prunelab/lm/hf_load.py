@@ -163,7 +163,8 @@ def _check_architecture(config, source) -> None:
 
 
 def _tiny_copy(config):
-    """The same architecture with one layer and a small vocabulary: built in milliseconds to inspect its modules."""
+    """The same architecture with one layer and a small vocabulary: built in milliseconds to inspect its modules.
+    Its padding token is dropped: the real one (Phi-3's 32000) lies outside the small vocabulary."""
     import copy
 
     tiny = copy.deepcopy(config)
@@ -172,6 +173,7 @@ def _tiny_copy(config):
             setattr(tiny, key, 1)
     if hasattr(tiny, "vocab_size"):
         tiny.vocab_size = 16
+        tiny.pad_token_id = None
     return tiny
 
 

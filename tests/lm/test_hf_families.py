@@ -18,7 +18,8 @@ from prunelab.prune.size import SIZE_TOLERANCE
 
 SENTENCES = ["the cat sat on the mat", "of the people by the people for the people", "a"]
 # the families (HF_FAMILIES in tests/conftest.py) and the layout each is recognised as
-LAYOUTS = {"llama": "llama", "mistral": "llama", "qwen2": "llama", "qwen3": "llama", "phi3": "phi3", "gpt2": "gpt2"}
+LAYOUTS = {"llama": "llama", "mistral": "llama", "qwen2": "llama", "qwen3": "llama", "phi3": "phi3", "gemma": "llama",
+           "gpt2": "gpt2"}
 
 # a fresh interpreter: loads each export folder as a user of transformers does, with no prunelab code
 PLAIN_TRANSFORMERS = """
@@ -177,3 +178,14 @@ def test_an_added_gate_is_refused_by_name(subword_tokenizer, tiny_hf_model):
     model.model.layers[1].mlp.gate = torch.nn.Parameter(torch.ones(128))
     with pytest.raises(PrunelabError, match=r"does not know.*model\.layers\.1\.mlp\.gate \[128\]"):
         adapter_for(model, subword_tokenizer, "gated")
+
+
+def test_a_padding_token_beyond_a_small_vocabulary_does_not_stop_the_architecture_check(tmp_path, subword_tokenizer,
+                                                                                      tiny_hf_model):
+    """Phi-3's config names padding token 32000; the architecture check builds a copy with a 16-token vocabulary,
+    which must not inherit it."""
+    tiny_hf_model("phi3", len(subword_tokenizer)).save_pretrained(tmp_path)
+    subword_tokenizer.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "pad_token_id": len(subword_tokenizer) - 1}))
+    assert load_model(tmp_path).layout == "phi3"
