@@ -53,7 +53,7 @@ def _check_parameters(lm: HFCausalLM, model, source: str) -> None:
         architectures = getattr(model.config, "architectures", None) or [type(model).__name__]
         more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
         raise PrunelabError(f"{source or 'the model'}: {', '.join(architectures)} has the {lm.layout} layout but holds "
-                            f"parameters it does not know, which pruning would leave at the wrong width: "
+                            f"parameters it does not know, which pruning could leave at the wrong width or wrongly scaled: "
                             f"{', '.join(unknown[:3])}{more}; supported: {SUPPORTED}")
 
 
