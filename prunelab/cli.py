@@ -160,7 +160,7 @@ def cmd_prune(args) -> int:
                              calibration_sequences=args.calibration_sequences,
                              prune_embedding=not args.keep_embedding, seed=args.seed, recovery=args.recovery,
                              distill_temperature=args.distill_temperature,
-                             distill_lm_loss_weight=args.distill_lm_loss_weight)
+                             distill_lm_loss_weight=args.distill_lm_loss_weight, reconstruction=args.reconstruction)
     except ValueError as error:
         raise PrunelabError(str(error)) from error
     corpus = load_corpus(args.corpus)
@@ -426,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     from prunelab.paths import shipped_specs
     from prunelab.prune.criteria import CRITERIA
     from prunelab.prune.methods import METHODS
-    from prunelab.record import RECOVERIES
+    from prunelab.record import DEFAULT_RECONSTRUCTION, RECONSTRUCTIONS, RECOVERIES
     from prunelab.prune.schedulers import SCHEDULERS
 
     parser = argparse.ArgumentParser(prog="prunelab", description="Find the best way to shrink a Transformer LM for ASR rescoring.")
@@ -527,10 +527,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--recovery", choices=RECOVERIES, default="finetune",
                     help="how the pruned model recovers: finetune (default) on the next-token loss, or distill from "
                          "the unpruned base (KL divergence to its next-token distribution; the base stays in memory)")
+    pr.add_argument("--reconstruction", choices=RECONSTRUCTIONS, default=DEFAULT_RECONSTRUCTION,
+                    help="after pruning, refit the remaining weights in closed form to reproduce the unpruned layer's "
+                         f"output on calibration text, layer by layer (default {DEFAULT_RECONSTRUCTION}; none: no refit)")
     pr.add_argument("--distill-temperature", type=float, default=1.0, help="distill: softmax temperature (default 1)")
     pr.add_argument("--distill-lm-loss-weight", type=float, default=0.0,
                     help="distill: share of the plain next-token loss mixed into the KL loss (default 0)")
-    pr.add_argument("--calibration-sequences", type=int, default=128, help="sequences for data-driven criteria")
+    pr.add_argument("--calibration-sequences", type=int, default=128, help="calibration sequences for data-driven criteria and reconstruction (default 128)")
     pr.add_argument("--keep-embedding", action="store_true", help="do not prune the embedding / output matrix")
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--corpus", default=None, help="corpus folder (default: shipped)")

@@ -23,6 +23,8 @@ FIELDS = (
     Field("budget_split", pa.float64(), "config"), Field("lr", pa.float64(), "config"),
     Field("incremental_mode", pa.string(), "config"),  # multi-size or per-size (incremental trials only)
     Field("recovery", pa.string(), "config"),  # finetune or distill (rows written before it: null, meaning finetune)
+    # none or least-squares (prunelab.prune.reconstruct; rows written before it: null, meaning none)
+    Field("reconstruction", pa.string(), "config"),
     Field("target_size", pa.float64(), "metric"), Field("achieved_size", pa.float64(), "metric"),
     Field("params_total", pa.int64(), "metric"), Field("ppl_valid", pa.float64(), "metric"),
     Field("wer", pa.float64(), "metric"), Field("wer_ci_low", pa.float64(), "metric"),
@@ -41,6 +43,18 @@ RECOVERIES = ("finetune", "distill")
 def recovery_of(values: dict) -> str:
     """The recovery of a results row or trial config (rows from before the column fine-tuned)."""
     return values.get("recovery") or RECOVERIES[0]
+
+
+# The closed-form refit after each stage's pruning (prunelab.prune.reconstruct). A row written before the axis
+# existed was not reconstructed ("none"); new runs default to DEFAULT_RECONSTRUCTION, what the measurements favour
+# (reports/benchmarks.md, "Reconstruction").
+RECONSTRUCTIONS = ("none", "least-squares")
+DEFAULT_RECONSTRUCTION = "least-squares"
+
+
+def reconstruction_of(values: dict) -> str:
+    """The reconstruction of a results row or trial config (rows from before the column: none)."""
+    return values.get("reconstruction") or RECONSTRUCTIONS[0]
 
 
 SCHEMA = pa.schema([(f.name, f.type) for f in FIELDS])

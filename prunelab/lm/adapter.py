@@ -266,6 +266,10 @@ class ModelAdapter:
     def n_layers(self) -> int:
         raise NotImplementedError
 
+    def decoder_layers(self) -> nn.ModuleList:
+        """The Transformer blocks, each called with the hidden states as its first argument."""
+        raise NotImplementedError
+
     def block_slots(self) -> list[Slot]:
         """Every matrix of the Transformer blocks, in model order."""
         raise NotImplementedError

@@ -113,6 +113,9 @@ class HFCausalLM(ModelAdapter):
     def layers(self) -> nn.ModuleList:
         raise NotImplementedError
 
+    def decoder_layers(self) -> nn.ModuleList:
+        return self.layers()
+
     @property
     def n_layers(self) -> int:
         return len(self.layers())

@@ -51,6 +51,9 @@ class WordLM(ModelAdapter):
     def n_layers(self) -> int:
         return self.model.config.n_layer
 
+    def decoder_layers(self):
+        return self.model.blocks
+
     def block_slots(self) -> list[Slot]:
         slots = []
         for layer, block in enumerate(self.model.blocks):

@@ -1,8 +1,11 @@
 """Calibration statistics for data-driven criteria, from a few batches of training text.
 
-One pass collects, for every matrix pruning may touch (the adapter's slots, in [out, in] layout): the
-accumulated first-order Taylor importance |w * dL/dw| (summed over batches), the squared gradients (Fisher
-diagonal), and the L2 norm of each input feature over all calibration tokens (for `activation` criteria).
+One pass collects, for every matrix pruning may touch (the adapter's slots, in [out, in] layout): the L2 norm of
+each input feature over all calibration tokens (for `activation` criteria), the root mean square of each layer's
+input (the residual stream, which makes errors of different layers comparable) and, only when asked
+(`gradients=True`, the `taylor` criterion), the accumulated first-order Taylor importance |w * dL/dw| and the squared
+gradients (Fisher diagonal). Without gradients the pass is forward-only and holds no per-weight statistics, so its
+memory is the model's and one batch's activations.
 Run it on a dense model (`ModelAdapter.densified`): statistics are keyed by the dense matrices' names."""
 from __future__ import annotations
 
@@ -21,15 +24,24 @@ class Calibration:
     fisher: dict[str, torch.Tensor]       # name -> sum over batches of grad ** 2
     input_norms: dict[str, torch.Tensor]  # name -> ||x_j|| over all calibration tokens, per input feature
     n_sequences: int
+    residual_rms: list[float] | None = None  # per layer: sqrt(mean over tokens of ||h||^2) of the layer's input
+    n_tokens: int = 0
 
 
 def calibrate(lm: ModelAdapter, corpus: Corpus, n_sequences: int = 256, batch_size: int = 8,
-              seed: int = 1234, stream: torch.Tensor | None = None) -> Calibration:
+              seed: int = 1234, stream: torch.Tensor | None = None, gradients: bool = True) -> Calibration:
     """Collect statistics over `n_sequences` random context windows of the training text (`stream`: the
     corpus's token stream when the caller has it already)."""
-    slots = [slot for slot in lm.all_slots() if not slot.factorized]
+    slots = [slot for slot in lm.all_slots() if not slot.factorized] if gradients else []
     squares: dict[str, torch.Tensor] = {}
+    residual = [0.0] * lm.n_layers
+    tokens = 0
     hooks = []
+    for index, layer in enumerate(lm.decoder_layers()):
+        def record_residual(_module, args, kwargs, index=index):
+            h = (args[0] if args else kwargs["hidden_states"]).detach().float()
+            residual[index] += float(h.pow(2).sum())
+        hooks.append(layer.register_forward_pre_hook(record_residual, with_kwargs=True))
     for slot in lm.block_slots():
         def record(_module, inputs, _output, key=slot.param_name):
             x = inputs[0].detach().float()
@@ -51,12 +63,15 @@ def calibrate(lm: ModelAdapter, corpus: Corpus, n_sequences: int = 256, batch_si
             inputs, targets = random_batch(stream, size, lm.context, generator)
             inputs, targets = inputs.to(device), targets.to(device)
             lm.model.zero_grad(set_to_none=True)
-            hidden = lm.hidden(inputs)
+            with torch.set_grad_enabled(gradients):
+                hidden = lm.hidden(inputs)
+            tokens += inputs.numel()
             if embedding is not None and not embedding.factorized:  # the output layer's input: final hidden states
                 x = hidden.detach().float()
                 key = embedding.param_name
                 squares[key] = squares.get(key, 0) + x.pow(2).reshape(-1, x.shape[-1]).sum(0)
-            (summed_output_loss(lm.decode, hidden, targets) / targets.numel()).backward()
+            if gradients:
+                (summed_output_loss(lm.decode, hidden, targets) / targets.numel()).backward()
             for slot in slots:
                 grad = slot.param.grad
                 if grad is not None:
@@ -69,4 +84,5 @@ def calibrate(lm: ModelAdapter, corpus: Corpus, n_sequences: int = 256, batch_si
             hook.remove()
         lm.model.zero_grad(set_to_none=True)
         lm.train(was_training)
-    return Calibration(taylor, fisher, {k: v.sqrt() for k, v in squares.items()}, done)
+    return Calibration(taylor, fisher, {k: v.sqrt() for k, v in squares.items()}, done,
+                       [(total / tokens) ** 0.5 for total in residual], tokens)

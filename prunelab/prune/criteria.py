@@ -15,6 +15,7 @@ EPS = 1e-8
 class Criterion:
     name = ""
     data_driven = True
+    needs_gradients = False  # calibration runs a backward pass and keeps per-weight statistics only for these
 
     def __call__(self, name: str, weight: torch.Tensor, calib: Calibration | None) -> torch.Tensor:
         """Element importance, same shape as `weight` (out x in)."""
@@ -60,6 +61,7 @@ class Taylor(Criterion):
     for low-rank a Fisher-weighted SVD: rows scaled by the square root of their summed squared gradients."""
 
     name = "taylor"
+    needs_gradients = True
 
     def __call__(self, name, weight, calib):
         return _need(calib, self.name).taylor[name]

@@ -84,10 +84,18 @@ class Unstructured(Method):
 
 
 class Structured(Method):
-    """Removes structured units per layer (attention heads, or key/value groups with their query heads; FFN
-    neurons), keeping the same fraction of each kind in every layer (at least one unit), and, with the
-    embedding, columns of the output matrix (stored as a (vocab x kept) table and a (kept x d_model) selection).
-    Attention units are coarse: their fraction is chosen first; FFN neurons then fill the budget."""
+    """Removes structured units (attention heads, or key/value groups with their query heads; FFN neurons) and,
+    with the embedding, columns of the output matrix (stored as a (vocab x kept) table and a (kept x d_model)
+    selection). Inside each group the criterion's unit scores say which units go first.
+
+    How many units each group keeps:
+    - with calibration statistics (data-driven criteria), by measured sensitivity: every unit's removal error
+      (the output energy it adds to its layer, sum over its columns of the reading matrix of ||W[:, j]||^2 *
+      mean x_j^2, relative to the energy of the residual stream entering the layer; for embedding columns,
+      relative to the output layer's whole output energy) per stored parameter it frees; units go cheapest
+      first across all layers and kinds until the budget is met, each group keeping at least one unit;
+    - without (magnitude), the same fraction of each kind in every layer: attention units are coarse, their
+      fraction is chosen first, FFN neurons then fill the budget."""
 
     name = "structured"
 
@@ -104,6 +112,8 @@ class Structured(Method):
     def prune(self, lm, size, criterion, calib):
         groups = [group for layer in range(lm.n_layers) for group in lm.unit_groups(layer)]
         unit_scores, columns = self._scores(lm, groups, criterion, calib)
+        if criterion.data_driven and calib is not None and calib.residual_rms is not None:
+            return self._prune_by_sensitivity(lm, size, groups, unit_scores, columns, calib)
         costs = [group.unit_cost() for group in groups]
         coarse = [group.kind == "attention" for group in groups]
         embedding = lm.embedding_slot() if columns is not None else None
@@ -152,6 +162,63 @@ class Structured(Method):
             scores = columns.clone().float()
             scores[~alive_columns] = -torch.inf
             keep = scores.topk(kept_columns).indices.sort().values
+            lm.factorize(embedding, torch.eye(d_model, dtype=weight.dtype, device=weight.device)[keep], weight[:, keep])
+        return lm
+
+
+    def _prune_by_sensitivity(self, lm, size, groups, unit_scores, columns, calib):
+        # per group: (removal order, each unit's relative error per parameter, parameters per unit)
+        parts = []
+        for group, scores in zip(groups, unit_scores):
+            error = torch.zeros(group.n_units, dtype=torch.float64)
+            for slot, dim, indices in group.members:
+                if dim == 1:  # the matrix that reads the units: what their removal takes from the layer's output
+                    energy = slot.weight().double().pow(2).sum(0) * calib.input_norms[slot.param_name].double() ** 2
+                    error += energy[indices].sum(1).cpu()
+            error /= calib.n_tokens * calib.residual_rms[group.layer] ** 2
+            parts.append((scores.float().argsort().tolist(), (error / group.unit_cost()).tolist(), group.unit_cost()))
+        blocks = sum(len(order) * cost for order, _, cost in parts)
+        embedding = lm.embedding_slot() if columns is not None else None
+        embedding_now = embedding_kept = 0
+        if embedding is not None:  # the same kept fraction as the blocks as a whole (measured: better than ranking
+            weight = embedding.weight()  # its columns against block units by relative error)
+            vocab_size, d_model = weight.shape
+            alive = weight.abs().sum(0) > 0
+            embedding_now = embedding.rank * (vocab_size + d_model) if embedding.factorized else vocab_size * d_model
+        budget = size * self.base_params - (lm.param_counts()["params_total"] - blocks - embedding_now)
+        if embedding is not None:
+            fraction = budget / (blocks + vocab_size * d_model)
+            embedding_kept = min(int(alive.sum()), max(1, round(fraction * d_model)))
+            budget -= embedding_kept * (vocab_size + d_model)
+        removed = [0] * len(parts)
+        total = blocks
+        slack = 0.005 * self.base_params
+        # strict first: a removal landing more than `slack` below the budget is skipped while smaller units can
+        # still close the gap (coarse attention units of small models would overshoot); then the smallest units
+        for strict in (True, False):
+            queue = [(error[order[removed[i]]] if strict else cost, i) for i, (order, error, cost) in enumerate(parts)
+                     if len(order) - removed[i] > 1]
+            heapq.heapify(queue)
+            while queue and total > budget:
+                _, i = heapq.heappop(queue)
+                order, error, cost = parts[i]
+                if strict and total - cost < budget - slack:
+                    continue
+                removed[i] += 1
+                total -= cost
+                if len(order) - removed[i] > 1:
+                    heapq.heappush(queue, (error[order[removed[i]]] if strict else cost, i))
+        if total > budget:
+            raise UnreachableSize("target size is below what structured pruning can reach")
+        if embedding is not None:  # what a coarse last removal left over buys embedding columns back
+            embedding_kept = min(int(alive.sum()), embedding_kept + int((budget - total) // (vocab_size + d_model)))
+        for (order, _, _), group, count in zip(parts, groups, removed):
+            if count:
+                lm.keep_units(group, torch.tensor(sorted(order[count:])))
+        if embedding is not None:
+            scores = columns.clone().float()
+            scores[~alive] = -torch.inf
+            keep = scores.topk(embedding_kept).indices.sort().values
             lm.factorize(embedding, torch.eye(d_model, dtype=weight.dtype, device=weight.device)[keep], weight[:, keep])
         return lm
 

@@ -12,10 +12,11 @@ from prunelab.data.text import Corpus
 from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.train import Distillation, TrainConfig, lr_at, make_optimizer, random_batch, training_step
 from prunelab.memory import release_memory
-from prunelab.record import RECOVERIES  # finetune: next-token cross-entropy; distill: KL to the unpruned base
+from prunelab.record import DEFAULT_RECONSTRUCTION, RECONSTRUCTIONS, RECOVERIES
 from prunelab.prune.calibration import calibrate
 from prunelab.prune.criteria import get_criterion
 from prunelab.prune.methods import make_method
+from prunelab.prune.reconstruct import reconstruct
 from prunelab.prune.schedulers import SCHEDULERS, get_scheduler
 from prunelab.prune.schedules import Schedule
 from prunelab.prune.size import check_size
@@ -38,11 +39,14 @@ class PruneConfig:
     recovery: str = RECOVERIES[0]
     distill_temperature: float = 1.0
     distill_lm_loss_weight: float = 0.0  # distill: the plain LM loss's share of the loss (0: KL only)
+    reconstruction: str = DEFAULT_RECONSTRUCTION  # closed-form refit after each stage's pruning (prune.reconstruct)
 
     def __post_init__(self):
         get_criterion(self.criterion)
         if self.recovery not in RECOVERIES:
             raise ValueError(f"unknown recovery {self.recovery!r}; expected one of {', '.join(RECOVERIES)}")
+        if self.reconstruction not in RECONSTRUCTIONS:
+            raise ValueError(f"unknown reconstruction {self.reconstruction!r}; expected one of {', '.join(RECONSTRUCTIONS)}")
         if self.distill_temperature <= 0:
             raise ValueError(f"the distillation temperature must be > 0, got {self.distill_temperature}")
         if not 0 <= self.distill_lm_loss_weight <= 1:
@@ -83,7 +87,7 @@ class StageResult:
         return {"target_size": self.target_size, "achieved_size": self.achieved_size, "params_total": self.params,
                 "stage": self.stage, "finetune_steps": self.finetune_steps, "wall_s": round(self.wall_s, 2),
                 "criterion": config.criterion, "method": config.method, "scheduler": config.scheduler,
-                "recovery": config.recovery, "schedule": get_scheduler(config.scheduler).schedule_record(config.schedule)}
+                "recovery": config.recovery, "reconstruction": config.reconstruction, "schedule": get_scheduler(config.scheduler).schedule_record(config.schedule)}
 
 
 def finetune(lm: ModelAdapter, stream: torch.Tensor, steps: int, lr: float, batch_size: int,
@@ -102,6 +106,14 @@ def finetune(lm: ModelAdapter, stream: torch.Tensor, steps: int, lr: float, batc
         training_step(lm, optimizer, inputs.to(lm.device), targets.to(lm.device), distill=distill)
         after_step(lm)
     lm.eval()
+
+
+def calibration_batches(stream: torch.Tensor, n_sequences: int, context: int, seed: int,
+                        batch_size: int = 8) -> list[torch.Tensor]:
+    """The token windows reconstruction fits on: `n_sequences` random windows of the training stream."""
+    generator = torch.Generator().manual_seed(seed)
+    sizes = [min(batch_size, n_sequences - done) for done in range(0, n_sequences, batch_size)]
+    return [random_batch(stream, size, context, generator)[0] for size in sizes]
 
 
 @dataclass
@@ -138,11 +150,18 @@ def run_pruning(base: ModelAdapter, corpus: Corpus, config: PruneConfig,
         release_memory()  # what the previous stage and its evaluation freed, before calibration allocates
         torch.manual_seed(config.seed * 1000 + stage)
         calib = None
+        reference = model.densified() if criterion.data_driven or config.reconstruction != "none" else None
         if criterion.data_driven:
-            calib = calibrate(model.densified(), corpus, config.calibration_sequences, seed=config.seed * 1000 + stage,
-                              stream=stream)
+            calib = calibrate(reference, corpus, config.calibration_sequences, seed=config.seed * 1000 + stage,
+                              stream=stream, gradients=criterion.needs_gradients)
             release_memory()  # the calibration's gradients and temporaries
         model = method.prune(model, size, criterion, calib)
+        if config.reconstruction == "least-squares":
+            calib = None  # the criterion's statistics are spent: free them before the refit allocates
+            release_memory()
+            batches = calibration_batches(stream, config.calibration_sequences, model.context, config.seed * 1000 + stage)
+            reconstruct(model, reference, batches)
+        del reference
         achieved = method.stored_params(model) / base_params
         check_size(achieved, size)
         generator = torch.Generator().manual_seed(config.seed * 1000 + stage)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prunelab.evaluate.wer import paired_bootstrap_diff
-from prunelab.record import recovery_of  # rows are compared only with rows of the same recovery
+from prunelab.record import reconstruction_of, recovery_of  # rows are compared only with rows of the same ones
 
 SUPPORTED, NOT_SUPPORTED, NOT_COVERED = "supported", "not supported", "not covered"
 DATA_DRIVEN = ("taylor", "activation")
@@ -84,9 +84,9 @@ def data_driven_vs_magnitude(rows: list[dict], ref_words: np.ndarray) -> Finding
     title = "(a) data-driven criteria beat magnitude in several settings"
     cells = defaultdict(lambda: defaultdict(list))
     for r in _usable(rows):
-        cells[(r["method"], r["scheduler"], r["target_size"], recovery_of(r))][r["criterion"]].append(r)
+        cells[(r["method"], r["scheduler"], r["target_size"], recovery_of(r), reconstruction_of(r))][r["criterion"]].append(r)
     comparisons, pairs = [], []
-    for (method, scheduler, size, _), by_criterion in sorted(cells.items()):
+    for (method, scheduler, size, *_), by_criterion in sorted(cells.items()):
         if "magnitude" not in by_criterion:
             continue
         magnitude = _best(by_criterion["magnitude"])
@@ -130,7 +130,8 @@ def incremental_vs_oneshot(rows: list[dict], ref_words: np.ndarray) -> Finding:
     cells = defaultdict(lambda: defaultdict(list))
     for r in usable:
         if r["scheduler"] == "oneshot" or _per_size(r):
-            cells[(r["criterion"], r["method"], r["target_size"], r.get("finetune_steps"), recovery_of(r))][r["scheduler"]].append(r)
+            cells[(r["criterion"], r["method"], r["target_size"], r.get("finetune_steps"), recovery_of(r),
+                   reconstruction_of(r))][r["scheduler"]].append(r)
     pairs = [(_best(by["incremental"]), _best(by["oneshot"]))
              for _, by in sorted(cells.items(), key=lambda kv: tuple(str(k) for k in kv[0]))
              if "incremental" in by and "oneshot" in by]

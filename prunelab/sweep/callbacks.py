@@ -4,7 +4,7 @@ from __future__ import annotations
 from ray import tune
 
 from prunelab.faults import fault_point
-from prunelab.record import METRIC_KEYS, SCHEDULE_KEYS, recovery_of
+from prunelab.record import METRIC_KEYS, SCHEDULE_KEYS, reconstruction_of, recovery_of
 from prunelab.sweep.store import read_trial_rows, write_trial_rows
 from prunelab.sweep.trial import trial_config
 
@@ -23,7 +23,7 @@ class ResultsStoreCallback(tune.Callback):
         return {"sweep": self.sweep, "trial_id": trial.trial_id, "criterion": config["criterion"],
                 "method": config["method"], "scheduler": config["scheduler"],
                 **{key: config.get(key) for key in SCHEDULE_KEYS}, "incremental_mode": config.get("incremental_mode"),
-                "recovery": recovery_of(config),
+                "recovery": recovery_of(config), "reconstruction": reconstruction_of(config),
                 **{key: result.get(key) for key in METRIC_KEYS}, "status": status}
 
     def on_trial_result(self, iteration, trials, trial, result, **info):

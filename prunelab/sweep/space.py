@@ -7,7 +7,7 @@ import math
 
 from prunelab.prune.run import PruneConfig
 from prunelab.prune.schedulers import get_scheduler, suggest_float
-from prunelab.record import recovery_of
+from prunelab.record import reconstruction_of, recovery_of
 from prunelab.sweep.spec import SweepSpec
 
 
@@ -33,18 +33,23 @@ class OptunaSpace:
             trial.suggest_categorical("recovery", spec.recoveries)
         else:
             constants["recovery"] = spec.recoveries[0]
+        if len(spec.reconstructions) > 1:
+            trial.suggest_categorical("reconstruction", spec.reconstructions)
+        else:
+            constants["reconstruction"] = spec.reconstructions[0]
         return {"seed": spec.seed, **constants}
 
 
 def grid_configs(spec: SweepSpec) -> list[dict]:
-    """The full factorial criterion x method x scheduler x budget x recovery (x target size for one-shot). Incremental trials
+    """The full factorial criterion x method x scheduler x budget x recovery x reconstruction (x target size for one-shot).
+    Incremental trials
     use the middle of each schedule range; the learning rate the middle of its range (geometric if log)."""
     lr = math.sqrt(spec.lr.low * spec.lr.high) if spec.lr.log else (spec.lr.low + spec.lr.high) / 2
     configs = []
-    for criterion, method, scheduler, budget, recovery in itertools.product(
-            spec.criteria, spec.methods, spec.schedulers, spec.budgets, spec.recoveries):
+    for criterion, method, scheduler, budget, recovery, reconstruction in itertools.product(
+            spec.criteria, spec.methods, spec.schedulers, spec.budgets, spec.recoveries, spec.reconstructions):
         common = {"criterion": criterion, "method": method, "scheduler": scheduler, "lr": lr,
-                  "finetune_steps": budget, "recovery": recovery, "seed": spec.seed}
+                  "finetune_steps": budget, "recovery": recovery, "reconstruction": reconstruction, "seed": spec.seed}
         configs.extend(get_scheduler(scheduler).grid(spec, common))
     return configs
 
@@ -56,4 +61,5 @@ def prune_config(config: dict, spec: SweepSpec) -> PruneConfig:
                        finetune_steps=config["finetune_steps"], lr=config["lr"], batch_size=spec.finetune_batch,
                        calibration_sequences=spec.calibration_sequences, prune_embedding=spec.prune_embedding,
                        seed=config.get("seed", 0), recovery=recovery_of(config),
+                       reconstruction=reconstruction_of(config),
                        distill_temperature=spec.distill_temperature, distill_lm_loss_weight=spec.distill_lm_loss_weight)

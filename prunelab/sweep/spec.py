@@ -14,12 +14,13 @@ from prunelab.paths import resolve_spec
 from prunelab.prune.criteria import CRITERIA
 from prunelab.prune.methods import METHODS
 from prunelab.prune.schedulers import SCHEDULERS
-from prunelab.record import RECOVERIES
+from prunelab.record import DEFAULT_RECONSTRUCTION, RECONSTRUCTIONS, RECOVERIES
 
 # the allowed values come from the registries of the three axes
 Criterion = Literal[tuple(CRITERIA)]
 Method = Literal[tuple(METHODS)]
 Recovery = Literal[RECOVERIES]
+Reconstruction = Literal[RECONSTRUCTIONS]
 Scheduler = Literal[tuple(SCHEDULERS)]
 Shape = Literal["polynomial", "exponential"]
 
@@ -99,6 +100,8 @@ class SweepSpec(Strict):
     finetune_steps: int | list[int] = 300
     # how pruned models recover (prunelab.record.RECOVERIES); several make the recovery an axis of the sweep
     recoveries: list[Recovery] = Field(default=[RECOVERIES[0]], min_length=1)
+    # the closed-form refit after pruning (prunelab.record.RECONSTRUCTIONS); several make it an axis of the sweep
+    reconstructions: list[Reconstruction] = Field(default=[DEFAULT_RECONSTRUCTION], min_length=1)
     distill_temperature: float = Field(default=1.0, gt=0)
     distill_lm_loss_weight: float = Field(default=0.0, ge=0, le=1)
     lr: FloatRange = FloatRange(low=3e-4, high=3e-4, log=True)

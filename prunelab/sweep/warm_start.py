@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from prunelab import storage
 from prunelab.errors import PrunelabError
-from prunelab.record import recovery_of
+from prunelab.record import reconstruction_of, recovery_of
 from prunelab.sweep.spec import SweepSpec
 
 
@@ -95,6 +95,7 @@ def earlier_trials(sweep_dir: str) -> list[dict]:
             config["target_size"] = sizes[0]
         config["finetune_steps"] = max(row["finetune_steps"] for row in rows)  # the last deliverable spent it all
         config["recovery"] = recovery_of(first)
+        config["reconstruction"] = reconstruction_of(first)
         speeds = [row["speed_ratio"] for row in rows]
         records.append({"trial_id": trial_id, "config": config, "target_sizes": sizes,
                         "wer_mean": statistics.fmean(row["wer"] for row in rows),
