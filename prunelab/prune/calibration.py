@@ -1,15 +1,15 @@
 """Calibration statistics for data-driven criteria, from a few batches of training text.
 
 One pass collects, for every matrix pruning may touch (the adapter's slots, in [out, in] layout): the L2 norm of
-each input feature over all calibration tokens (for `activation` criteria), the root mean square of each layer's
-input (the residual stream, which makes errors of different layers comparable) and, only when asked
+each input feature over all calibration tokens (for `activation` criteria), a few of its token batches (where a
+method measures a loss: structured budgets) and, only when asked
 (`gradients=True`, the `taylor` criterion), the accumulated first-order Taylor importance |w * dL/dw| and the squared
 gradients (Fisher diagonal). Without gradients the pass is forward-only and holds no per-weight statistics, so its
 memory is the model's and one batch's activations.
 Run it on a dense model (`ModelAdapter.densified`): statistics are keyed by the dense matrices' names."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -18,14 +18,16 @@ from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.train import random_batch, summed_output_loss
 
 
+LOSS_BATCHES = 4
+
+
 @dataclass
 class Calibration:
     taylor: dict[str, torch.Tensor]       # name -> sum over batches of |w * grad|
     fisher: dict[str, torch.Tensor]       # name -> sum over batches of grad ** 2
     input_norms: dict[str, torch.Tensor]  # name -> ||x_j|| over all calibration tokens, per input feature
     n_sequences: int
-    residual_rms: list[float] | None = None  # per layer: sqrt(mean over tokens of ||h||^2) of the layer's input
-    n_tokens: int = 0
+    batches: list = field(default_factory=list)  # up to LOSS_BATCHES (inputs, targets): where methods measure a loss
 
 
 def calibrate(lm: ModelAdapter, corpus: Corpus, n_sequences: int = 256, batch_size: int = 8,
@@ -34,14 +36,8 @@ def calibrate(lm: ModelAdapter, corpus: Corpus, n_sequences: int = 256, batch_si
     corpus's token stream when the caller has it already)."""
     slots = [slot for slot in lm.all_slots() if not slot.factorized] if gradients else []
     squares: dict[str, torch.Tensor] = {}
-    residual = [0.0] * lm.n_layers
-    tokens = 0
+    kept_batches = []
     hooks = []
-    for index, layer in enumerate(lm.decoder_layers()):
-        def record_residual(_module, args, kwargs, index=index):
-            h = (args[0] if args else kwargs["hidden_states"]).detach().float()
-            residual[index] += float(h.pow(2).sum())
-        hooks.append(layer.register_forward_pre_hook(record_residual, with_kwargs=True))
     for slot in lm.block_slots():
         def record(_module, inputs, _output, key=slot.param_name):
             x = inputs[0].detach().float()
@@ -65,7 +61,8 @@ def calibrate(lm: ModelAdapter, corpus: Corpus, n_sequences: int = 256, batch_si
             lm.model.zero_grad(set_to_none=True)
             with torch.set_grad_enabled(gradients):
                 hidden = lm.hidden(inputs)
-            tokens += inputs.numel()
+            if len(kept_batches) < LOSS_BATCHES:
+                kept_batches.append((inputs.detach(), targets.detach()))
             if embedding is not None and not embedding.factorized:  # the output layer's input: final hidden states
                 x = hidden.detach().float()
                 key = embedding.param_name
@@ -85,4 +82,4 @@ def calibrate(lm: ModelAdapter, corpus: Corpus, n_sequences: int = 256, batch_si
         lm.model.zero_grad(set_to_none=True)
         lm.train(was_training)
     return Calibration(taylor, fisher, {k: v.sqrt() for k, v in squares.items()}, done,
-                       [(total / tokens) ** 0.5 for total in residual], tokens)
+                       kept_batches)

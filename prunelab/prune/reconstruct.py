@@ -101,19 +101,24 @@ class _Moments:
         return cls(zeros(in_features, in_features), zeros(in_features, out_features), zeros(in_features),
                    zeros(out_features))
 
-    def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        x = x.reshape(-1, x.shape[-1]).double()
-        y = y.reshape(-1, y.shape[-1]).double()
-        self.gram.addmm_(x.t(), x)
-        self.cross.addmm_(x.t(), y)
+    def add(self, x: torch.Tensor, y: torch.Tensor, gram: torch.Tensor | None = None) -> torch.Tensor:
+        """Add one batch (products in float32, sums in float64: a batch's rounding stays far below the ridge);
+        `gram`: this batch's x^T x when another matrix reading the same input computed it. Returns that."""
+        x = x.reshape(-1, x.shape[-1]).float()
+        y = y.reshape(-1, y.shape[-1]).float()
+        gram = x.t() @ x if gram is None else gram
+        self.gram += gram
+        self.cross += x.t() @ y
         self.sum_x += x.sum(0)
         self.sum_y += y.sum(0)
         self.count += x.shape[0]
+        return gram
 
 
-def _solve(moments: _Moments, with_bias: bool, ridge: float):
-    """Ridge least squares of y on x: (W [out, in], the regularised Gram matrix it used, its Cholesky factor),
-    on centred data when a bias is fit (`_bias` then gives the bias of whatever matrix replaces W)."""
+def _solve(moments: _Moments, with_bias: bool, ridge: float, prior: torch.Tensor | None = None):
+    """Ridge least squares of y on x, shrunk towards `prior` ([out, in]; zero when None): W minimises
+    ||X W^T - Y||^2 + lambda ||W - prior||^2. Returns (W [out, in], the regularised Gram matrix, its Cholesky
+    factor), on centred data when a bias is fit (`_bias` then gives the bias of whatever matrix replaces W)."""
     gram, cross = moments.gram, moments.cross
     if with_bias:
         mean_x, mean_y = moments.sum_x / moments.count, moments.sum_y / moments.count
@@ -121,6 +126,8 @@ def _solve(moments: _Moments, with_bias: bool, ridge: float):
         cross = cross - moments.count * torch.outer(mean_x, mean_y)
     damp = ridge * gram.diagonal().mean().clamp_min(1e-12)
     gram = gram + damp * torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+    if prior is not None:
+        cross = cross + damp * prior.t().to(cross.dtype)
     factor = torch.linalg.cholesky(gram)
     return torch.cholesky_solve(cross, factor).t(), gram, factor
 
@@ -160,9 +167,12 @@ def _masked(weight: torch.Tensor, gram: torch.Tensor, mask: torch.Tensor, block:
     return weight
 
 
-def _refit(lm: ModelAdapter, slot: Slot, moments: _Moments, ridge: float) -> None:
+def _refit(lm: ModelAdapter, slot: Slot, moments: _Moments, ridge: float, reference: Slot) -> None:
+    """Refit one matrix, shrunk towards the reference's weights where the shapes agree, else towards its own (a
+    structured method's kept columns): with little data, the refit stays near what it was."""
     with_bias = slot.bias is not None
-    weight, gram, factor = _solve(moments, with_bias, ridge)
+    prior = reference.weight() if reference.shape == slot.shape else slot.weight()
+    weight, gram, factor = _solve(moments, with_bias, ridge, prior.double())
     mask = lm.masks.get(slot.param_name)
     dtype = slot.weight().dtype
     with torch.no_grad():
@@ -192,8 +202,8 @@ def _reference_outputs(reference: ModelAdapter, layer: int, calls: list[LayerCal
     return outputs, following
 
 
-def _refit_layer(lm: ModelAdapter, layer: int, calls: list[LayerCall], targets: dict[str, list[torch.Tensor]],
-                 ridge: float) -> list[LayerCall]:
+def _refit_layer(lm: ModelAdapter, reference: ModelAdapter, layer: int, calls: list[LayerCall],
+                 targets: dict[str, list[torch.Tensor]], ridge: float) -> list[LayerCall]:
     """Refit the layer's matrices in model order, matrices that read the same input together; returns the
     layer's calls for the next layer (its outputs after refitting)."""
     module = lm.decoder_layers()[layer]
@@ -202,6 +212,8 @@ def _refit_layer(lm: ModelAdapter, layer: int, calls: list[LayerCall], targets: 
         moments: dict[str, _Moments] = {}
         order: list[tuple[str, torch.Tensor]] = []  # (name, input) in the first batch's call order
 
+        shared: list = [None, None]  # the last input seen in this batch and its x^T x (q, k and v read one input)
+
         def record(_module, inputs, _output, name, batch):
             x = inputs[0].detach()
             if batch == 0:
@@ -209,7 +221,8 @@ def _refit_layer(lm: ModelAdapter, layer: int, calls: list[LayerCall], targets: 
             y = targets[name][batch]
             if name not in moments:
                 moments[name] = _Moments.empty(x.shape[-1], y.shape[-1], x.device)
-            moments[name].add(x, y)
+            gram = moments[name].add(x, y, shared[1] if shared[0] is x else None)
+            shared[:] = [x, gram]
 
         for batch, call in enumerate(calls):
             handles = [lm.slot(name).module.register_forward_hook(
@@ -217,6 +230,7 @@ def _refit_layer(lm: ModelAdapter, layer: int, calls: list[LayerCall], targets: 
             try:
                 call.run(module)
             finally:
+                shared[:] = [None, None]
                 for handle in handles:
                     handle.remove()
         # the first matrix reached, and those after it that read the very same input tensor
@@ -227,7 +241,7 @@ def _refit_layer(lm: ModelAdapter, layer: int, calls: list[LayerCall], targets: 
             ready.append(name)
         order.clear()
         for name in ready:
-            _refit(lm, lm.slot(name), moments[name], ridge)
+            _refit(lm, lm.slot(name), moments[name], ridge, reference.slot(name))
             pending.remove(name)
         del moments
     return [call.with_hidden(call.run(module)) for call in calls]
@@ -251,7 +265,7 @@ def reconstruct(lm: ModelAdapter, reference: ModelAdapter, batches: list[torch.T
                 names = [slot.name for slot in _layer_slots(lm, lm.decoder_layers()[layer])
                          if slot.shape[0] == reference.slot(slot.name).shape[0]]
                 targets, reference_calls = _reference_outputs(reference, layer, reference_calls, names)
-                calls = _refit_layer(lm, layer, calls, targets, ridge)
+                calls = _refit_layer(lm, reference, layer, calls, targets, ridge)
                 del targets
                 if log is not None:
                     log(f"reconstruction: layer {layer + 1}/{lm.n_layers} refit")
