@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 
 from prunelab.lm.adapter import ModelAdapter
+from prunelab.lm.train import summed_output_loss
 from prunelab.prune.calibration import Calibration
 from prunelab.prune.criteria import Criterion
 from prunelab.prune.size import stored_params
@@ -106,9 +107,7 @@ def _loss_without(lm: ModelAdapter, groups, unit_scores, kept, embedding, column
             total = count = 0.0
             for inputs, targets in batches:
                 inputs, targets = inputs.to(lm.device), targets.to(lm.device)
-                logits = lm.decode(lm.hidden(inputs)).float()
-                total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                                 targets.reshape(-1), reduction="sum"))
+                total += float(summed_output_loss(lm.decode, lm.hidden(inputs), targets))  # logits a chunk at a time
                 count += targets.numel()
         finally:
             for view, index, values in reversed(saved):

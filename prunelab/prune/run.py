@@ -150,7 +150,10 @@ def run_pruning(base: ModelAdapter, corpus: Corpus, config: PruneConfig,
         release_memory()  # what the previous stage and its evaluation freed, before calibration allocates
         torch.manual_seed(config.seed * 1000 + stage)
         calib = None
-        reference = model.densified() if criterion.data_driven or config.reconstruction != "none" else None
+        reference = None  # the model before this stage, unfactorised: what calibration and reconstruction read
+        if criterion.data_driven or config.reconstruction != "none":
+            first_stage = stage == 1 and resume is None and not any(slot.factorized for slot in base.all_slots())
+            reference = base if first_stage else model.densified()  # base: no third copy of the model in memory
         if criterion.data_driven:
             calib = calibrate(reference, corpus, config.calibration_sequences, seed=config.seed * 1000 + stage,
                               stream=stream, gradients=criterion.needs_gradients)

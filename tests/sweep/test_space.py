@@ -74,3 +74,25 @@ def test_an_unknown_recovery_in_a_spec_is_one_line():
 
     with pytest.raises(PrunelabError, match=r"recoveries\.0: 'retrain' is not allowed; expected 'finetune' or 'distill'"):
         parse_spec({**SPEC, "recoveries": ["retrain"]})
+
+
+def test_reconstructions_are_an_axis_of_the_grid_and_of_the_search_and_reach_the_prune_config():
+    import optuna
+
+    spec = parse_spec({**SPEC, "reconstructions": ["none", "least-squares"]})
+    configs = grid_configs(spec)
+    assert len(configs) == 2 * len(grid_configs(parse_spec(SPEC)))
+    assert {prune_config(c, spec).reconstruction for c in configs} == {"none", "least-squares"}
+    assert prune_config(grid_configs(parse_spec(SPEC))[0], parse_spec(SPEC)).reconstruction == "least-squares"
+    trial = optuna.create_study().ask()
+    OptunaSpace(spec)(trial)
+    assert trial.params["reconstruction"] in ("none", "least-squares")
+
+
+def test_an_unknown_reconstruction_in_a_spec_is_one_line():
+    import pytest
+
+    from prunelab.errors import PrunelabError
+
+    with pytest.raises(PrunelabError, match=r"reconstructions\.0: 'svd' is not allowed"):
+        parse_spec({**SPEC, "reconstructions": ["svd"]})
