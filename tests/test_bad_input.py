@@ -112,6 +112,10 @@ def test_prune_and_eval_refuse_bad_arguments(trained_lm, tmp_path, capsys):
     fails(capsys, ["prune", trained_lm[2], "--criterion", "magnitude", "--method", "lowrank", "--scheduler", "oneshot",
                    "--target-size", "1.5", "--out", tmp_path / "out"], "target")
     assert not (tmp_path / "out").exists()
+    # a size the method cannot reach (the kept embedding alone is most of the word LM): found mid-run, still one line
+    fails(capsys, ["prune", trained_lm[2], "--criterion", "activation", "--method", "structured", "--scheduler", "oneshot",
+                   "--target-size", "0.05", "--keep-embedding", "--no-eval", "--out", tmp_path / "out"], "below what")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("flag", ["--max-test-utts", "--max-dev-utts", "--ppl-sentences"])

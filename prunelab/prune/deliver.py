@@ -29,7 +29,6 @@ def prune_and_save(base: ModelAdapter, corpus: Corpus, config: PruneConfig, out:
     out = Path(out)
     if (out / "summary.json").exists() and not force:
         raise PrunelabError(f"{out} already holds a pruning run (summary.json); use --force to overwrite it")
-    out.mkdir(parents=True, exist_ok=True)
     summary = {"base": base_path, "base_params": base.param_counts()["params_total"], "config": config.to_dict(),
                "deliverables": []}
     for deliverable in run_pruning(base, corpus, config, log=log):
@@ -40,6 +39,7 @@ def prune_and_save(base: ModelAdapter, corpus: Corpus, config: PruneConfig, out:
             record["metrics"] = evaluate(deliverable.model)
             log(f"size {deliverable.target_size:g}: ppl_valid {record['metrics']['ppl_valid']:.1f}, "
                 f"wer {100 * record['metrics']['wer']:.2f}%")
+        out.mkdir(parents=True, exist_ok=True)  # only once there is a deliverable: a refused run leaves nothing
         path = deliverable.model.save(out / deliverable_name(deliverable.target_size, base.suffix),
                                       {**record, "base": base_path, "config": config.to_dict()})
         record["checkpoint"] = str(path)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import torch
 
+from prunelab.errors import PrunelabError
 from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.train import summed_output_loss
 from prunelab.prune.calibration import Calibration
@@ -21,8 +22,8 @@ from prunelab.prune.criteria import Criterion
 from prunelab.prune.size import stored_params
 
 
-class UnreachableSize(ValueError):
-    pass
+class UnreachableSize(PrunelabError, ValueError):
+    """A target size the method cannot reach on this model: one line for the user, no traceback."""
 
 
 def _bisect(total_for: Callable[[float], int], budget: float, low: float = 0.0, high: float = 1.0) -> float:
