@@ -21,7 +21,8 @@ def test_least_squares_recovers_a_linear_map_and_its_bias():
     weight, bias = torch.randn(5, 12, generator=generator, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
     moments = _moments(x, x @ weight.t() + bias)
     fitted, _, _ = _solve(moments, with_bias=True, ridge=1e-8)
-    assert torch.allclose(fitted, weight, atol=1e-5) and torch.allclose(_bias(moments, fitted), bias, atol=1e-4)
+    # products are taken in float32 (sums in float64): recovered to about 1e-4
+    assert torch.allclose(fitted, weight, atol=1e-3) and torch.allclose(_bias(moments, fitted), bias, atol=1e-3)
 
 
 def test_whitened_low_rank_beats_plain_truncation_on_correlated_inputs():
