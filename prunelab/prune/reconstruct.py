@@ -44,10 +44,6 @@ class LayerCall:
     args: tuple
     kwargs: dict
 
-    @property
-    def hidden(self) -> torch.Tensor:
-        return self.args[0] if self.args else self.kwargs["hidden_states"]
-
     def with_hidden(self, hidden: torch.Tensor) -> "LayerCall":
         if self.args:
             return LayerCall((hidden, *self.args[1:]), self.kwargs)
