@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,9 +58,12 @@ def _fail(path: Path, line: int | None, what: str):
 def _number(text: str, path: Path, line: int) -> float:
     match = _TENSOR.match(text.strip())
     try:
-        return float(match.group("value") if match else text)
+        value = float(match.group("value") if match else text)
     except ValueError:
         _fail(path, line, f"the score {text.strip()!r} is not a number")
+    if not math.isfinite(value):
+        _fail(path, line, f"the score {text.strip()!r} is not finite")
+    return value
 
 
 def _kaldi_lines(path: Path, value_required: bool = False) -> dict[str, str]:
@@ -160,6 +164,8 @@ def read_jsonl(src: Path) -> list[Utterance]:
                 _fail(src, number, f"hypothesis {k} needs text and score")
             if isinstance(hypothesis["score"], bool) or not isinstance(hypothesis["score"], (int, float)):
                 _fail(src, number, f"hypothesis {k}: score {hypothesis['score']!r} is not a number")
+            if not math.isfinite(hypothesis["score"]):
+                _fail(src, number, f"hypothesis {k}: score {hypothesis['score']!r} is not finite")
             utterance.hypotheses.append((str(hypothesis["text"]), float(hypothesis["score"])))
         utterances.append(utterance)
     return utterances

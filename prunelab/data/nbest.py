@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from prunelab.data.benchmarks import BUILD_OPTIONS, DEFAULT_NBEST, SHIPPED_NBEST
@@ -95,6 +96,11 @@ def load_nbest(path: str | Path | None = None) -> NBestSet:
     table = pq.read_table(path, columns=[c for c in NBEST_SCHEMA.names if c in schema.names])
     if table["acoustic_score"].null_count:
         raise PrunelabError(f"N-best file {path}: column acoustic_score has null values")
+    for column in ("acoustic_score", "first_pass_score"):
+        if column in table.column_names:
+            finite = pc.is_finite(table[column].cast(pa.float64()))
+            if pc.any(pc.invert(pc.fill_null(finite, True))).as_py():
+                raise PrunelabError(f"N-best file {path}: column {column} has non-finite values (inf or NaN)")
     splits = set(table["split"].to_pylist())
     for split in ("dev", "test"):
         if split not in splits:

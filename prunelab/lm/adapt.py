@@ -11,8 +11,10 @@ trainable weights, the optimizer, the data order's random state and the history,
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -23,7 +25,7 @@ from prunelab.atomic import atomic_folder, atomic_write
 from prunelab.data.text import Corpus
 from prunelab.errors import PrunelabError
 from prunelab.lm.hf_adapter import HFCausalLM
-from prunelab.lm.lora import add_lora, adapter_tensors, merge_lora
+from prunelab.lm.lora import adapter_tensors, add_lora, merge_lora
 from prunelab.lm.precision import resolve_precision
 from prunelab.lm.score import perplexity
 from prunelab.lm.train import TrainConfig, lr_at, make_optimizer, random_batch, training_step
@@ -62,7 +64,7 @@ class AdaptConfig:
             self.lr = DEFAULT_LR[self.method]
 
     @classmethod
-    def from_dict(cls, values: dict) -> "AdaptConfig":
+    def from_dict(cls, values: dict) -> AdaptConfig:
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
@@ -83,11 +85,29 @@ def _save_state(folder: Path, lm: HFCausalLM, optimizer, generator, progress: di
     atomic_write(folder / STATE, lambda handle: torch.save(state, handle))
 
 
+STATE_KEYS = {"config": dict, "source": dict, "progress": dict, "generator": torch.Tensor, "trainable": dict,
+              "optimizer": dict}
+
+
 def _load_state(folder: Path) -> dict:
+    """The checkpoint of an interrupted run, loaded weights-only (tensors and plain data: a state file that holds
+    anything else is refused before any of it runs) and checked for the keys a resume reads."""
+    path = folder / STATE
     try:
-        return torch.load(folder / STATE, weights_only=False)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise PrunelabError(f"{folder / STATE}: not a readable adaptation checkpoint: {error}") from error
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise PrunelabError(f"{path}: not an adaptation checkpoint: it holds pickled objects other than tensors and "
+                            f"plain data, which weights-only loading refuses") from error
+    except (OSError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
+        raise PrunelabError(f"{path}: not a readable adaptation checkpoint: {error}") from error
+    if not isinstance(state, dict):
+        raise PrunelabError(f"{path}: not an adaptation checkpoint: it holds a {type(state).__name__}, not a dict")
+    for key, kind in STATE_KEYS.items():
+        if not isinstance(state.get(key), kind):
+            raise PrunelabError(f"{path}: not an adaptation checkpoint: {key!r} missing or not a {kind.__name__}")
+    if not all(isinstance(value, torch.Tensor) for value in state["trainable"].values()):
+        raise PrunelabError(f"{path}: not an adaptation checkpoint: 'trainable' holds something other than tensors")
+    return state
 
 
 def check_out(out: Path, resume: bool) -> None:

@@ -85,6 +85,8 @@ def test_each_format_round_trips_and_evaluates(fmt, tmp_path, trained_lm, small_
     ("nemo", lambda src, refs: src.write_text("no tab here\n" * 36), "expected `candidate_text<TAB>score`"),
     ("jsonl", lambda src, refs: src.write_text(src.read_text() + '{"utt_id": "x", "reference": "a"}\n'), "missing key 'hypotheses'"),
     ("jsonl", lambda src, refs: src.write_text('{"utt_id": "x", "reference": "a", "hypotheses": [{"text": "a", "score": "high"}]}\n'), "is not a number"),
+    ("jsonl", lambda src, refs: src.write_text('{"utt_id": "x", "reference": "a", "hypotheses": [{"text": "a", "score": -Infinity}]}\n'), "is not finite"),
+    ("espnet", lambda src, refs: (src / "2best_recog" / "score").write_text("utt00 tensor(nan)\n"), "score 'tensor(nan)' is not finite"),
 ])
 def test_malformed_input_names_file_line_and_problem_and_writes_nothing(fmt, corrupt, message, tmp_path):
     src, references = WRITERS[fmt](tmp_path)

@@ -44,6 +44,15 @@ def test_missing_column_is_named(tmp_path, column):
         load_nbest(path)
 
 
+@pytest.mark.parametrize("column, value", [("acoustic_score", float("inf")), ("acoustic_score", float("nan")),
+                                           ("first_pass_score", float("-inf"))])
+def test_non_finite_scores_are_refused(tmp_path, column, value):
+    rows = _rows("dev", "u", ["a", "b"]) + _rows("test", "v", ["a"])
+    rows[1][column] = value
+    with pytest.raises(PrunelabError, match=f"column {column} has non-finite values"):
+        load_nbest(write(tmp_path / "n.parquet", rows))
+
+
 def test_no_dev_split_and_unreadable_file_are_refused(tmp_path):
     with pytest.raises(PrunelabError, match="no dev split"):
         load_nbest(write(tmp_path / "n.parquet", _rows("test", "u", ["a"])))

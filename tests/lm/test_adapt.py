@@ -15,7 +15,7 @@ import torch
 from prunelab.errors import PrunelabError
 from prunelab.lm.adapt import STATE, AdaptConfig, adapt, read_adapt_info, state_folder
 from prunelab.lm.hf_load import load_hf_model
-from prunelab.lm.lora import add_lora, adapter_tensors, apply_adapter, merge_lora
+from prunelab.lm.lora import adapter_tensors, add_lora, apply_adapter, merge_lora
 from prunelab.lm.score import perplexity
 
 PRUNELAB = [sys.executable, "-m", "prunelab.cli"]
@@ -45,8 +45,9 @@ def _cli(*args, check=True) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("method", ["lora", "full"])
 def test_adapt_lowers_perplexity_and_writes_a_plain_folder(method, hf_base_folder, corpus_folder, tmp_path):
-    from prunelab.data.text import load_corpus
     from transformers import AutoModelForCausalLM
+
+    from prunelab.data.text import load_corpus
 
     corpus = load_corpus(corpus_folder)
     base = load_hf_model(hf_base_folder)
@@ -111,7 +112,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(method, hf_base_fold
     step = 0
     while time.monotonic() < deadline and process.poll() is None:
         if state.is_file():
-            step = torch.load(state, weights_only=False)["progress"]["step"]
+            step = torch.load(state, weights_only=True)["progress"]["step"]
             if step >= 20:
                 break
         time.sleep(0.2)
@@ -141,6 +142,31 @@ def test_bad_adapt_requests_name_the_problem(hf_base_folder, corpus_folder, tmp_
     done = _cli("adapt", trained_lm[2], "--corpus", corpus_folder, "--out", tmp_path / "word", check=False)
     assert done.returncode != 0 and "Hugging Face causal LM" in done.stderr
     assert not (tmp_path / "word").exists()
+
+
+class _RunsCommand:
+    """A pickle that runs a shell command when it is unpickled."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_a_crafted_or_foreign_resume_state_is_refused_without_running_it(hf_base_folder, corpus_folder, tmp_path):
+    out = tmp_path / "adapted"
+    state = state_folder(out) / STATE
+    state.parent.mkdir(parents=True)
+    ran = tmp_path / "ran"
+    torch.save({"config": _RunsCommand(f"touch {ran}")}, state)
+    done = _cli("adapt", hf_base_folder, "--corpus", corpus_folder, "--out", out, "--resume", check=False)
+    assert done.returncode == 2, done.stderr
+    assert "weights-only loading refuses" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not ran.exists() and not out.exists()
+    torch.save({"config": {}, "progress": {"step": 3}}, state)   # plain data, but not a resume state
+    done = _cli("adapt", hf_base_folder, "--corpus", corpus_folder, "--out", out, "--resume", check=False)
+    assert done.returncode == 2 and "'source' missing" in done.stderr and not out.exists()
 
 
 def test_an_adapter_preset_is_built_once_from_its_base_and_the_shipped_update(hf_base_folder, corpus_folder,
