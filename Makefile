@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test clean-venv
+.PHONY: demo test lint docs clean-venv
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	./tools/install-test-browser.sh
 	$(BIN)/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+# ruff's rules are in pyproject.toml; .ci/run lints before it tests.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check prunelab tests benchmarks tools
+
+# The documentation site (mkdocs.yml, docs/); --strict fails on a broken link or a page left out of the nav.
+docs: $(BIN)/.installed
+	$(BIN)/mkdocs build --strict --site-dir site
 
 clean-venv:
 	rm -rf $(VENV)

@@ -28,7 +28,6 @@ from prunelab.lm.train import make_optimizer, random_batch, training_step
 from prunelab.prune.calibration import calibrate
 from prunelab.prune.run import PruneConfig, run_pruning
 
-
 # what a pruning run holds at its peak: the base, the model being pruned, calibration statistics, AdamW state and
 # fine-tuning activations (the default batch of 32 sequences; memory does not grow with the steps, so 2 per stage),
 # two deliverables saved. Without evaluation (scoring holds one batch of 128

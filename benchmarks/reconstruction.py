@@ -25,7 +25,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
 from figures import render  # noqa: E402
 from paper_figures import machine  # noqa: E402
 

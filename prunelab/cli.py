@@ -426,8 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     from prunelab.paths import shipped_specs
     from prunelab.prune.criteria import CRITERIA
     from prunelab.prune.methods import METHODS
-    from prunelab.record import DEFAULT_RECONSTRUCTION, RECONSTRUCTIONS, RECOVERIES
     from prunelab.prune.schedulers import SCHEDULERS
+    from prunelab.record import DEFAULT_RECONSTRUCTION, RECONSTRUCTIONS, RECOVERIES
 
     parser = argparse.ArgumentParser(prog="prunelab", description="Find the best way to shrink a Transformer LM for ASR rescoring.")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import torch
 
 from prunelab.data.text import Corpus, load_corpus

@@ -72,7 +72,7 @@ class ResourceFile:
         self._data = data
 
     @classmethod
-    def open(cls, path: str | Path) -> "ResourceFile":
+    def open(cls, path: str | Path) -> ResourceFile:
         path = Path(path)
         if not path.is_file():
             raise PrunelabError(f"{path} does not exist")

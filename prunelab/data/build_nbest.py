@@ -125,7 +125,7 @@ def recognize(utt: Utterance) -> list[dict]:
             texts.append((text, float(hypothesis.score)))
     aligner = _decoder("align")
     rows = []
-    for rank, (text, path_score) in enumerate(texts):
+    for _rank, (text, path_score) in enumerate(texts):
         acoustic = float("nan")
         if text:
             try:
@@ -150,7 +150,8 @@ def recognize(utt: Utterance) -> list[dict]:
 def recognize_whisper(utt: Utterance) -> list[dict]:
     """Decode one utterance with Whisper tiny.en; one row per unique normalised hypothesis, in beam order (rank 0 =
     Whisper's best), scored by Whisper's summed token log-prob (which includes its own decoder LM)."""
-    from prunelab.data.whisper import SYSTEM as WHISPER, unique_hypotheses, whisper_nbest
+    from prunelab.data.whisper import SYSTEM as WHISPER
+    from prunelab.data.whisper import unique_hypotheses, whisper_nbest
 
     with tempfile.TemporaryDirectory() as workdir:
         audio = synthesize(utt, workdir)

@@ -42,7 +42,7 @@ class Benchmark:
     def load(cls, corpus_dir=None, nbest_path=None, max_test_utts: int | None = None,
              corpus: Corpus | None = None, max_valid_sentences: int | None = None,
              max_dev_utts: int | None = None, max_test_sentences: int | None = None,
-             hypothesis_text: str = "normalised") -> "Benchmark":
+             hypothesis_text: str = "normalised") -> Benchmark:
         """The benchmark of a corpus folder and N-best file; `corpus`, when given, is that folder already
         loaded (a caller that has it saves loading the text a second time). Perplexity is measured on the
         first `max_valid_sentences` valid and `max_test_sentences` test sentences, the rescoring weights tuned

@@ -31,7 +31,7 @@ class NBestMatrix:
     mask: np.ndarray
 
     @classmethod
-    def from_utterances(cls, utterances: list[NBestUtterance]) -> "NBestMatrix":
+    def from_utterances(cls, utterances: list[NBestUtterance]) -> NBestMatrix:
         width = max(len(u.hypotheses) for u in utterances)
         shape = (len(utterances), width)
         acoustic, n_words, errors = np.zeros(shape), np.zeros(shape), np.zeros(shape)

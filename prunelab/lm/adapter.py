@@ -369,12 +369,12 @@ class ModelAdapter:
         raise NotImplementedError
 
     # ---- lifecycle ----
-    def clone(self) -> "ModelAdapter":
+    def clone(self) -> ModelAdapter:
         """A deep copy of the model and masks; the tokenizer is shared (it is never edited)."""
         memo = {id(self.tokenizer): self.tokenizer}
         return copy.deepcopy(self, memo)
 
-    def densified(self) -> "ModelAdapter":
+    def densified(self) -> ModelAdapter:
         """A copy where every factor pair is one dense matrix (shapes of heads and FFN kept)."""
         dense = self.clone()
         for slot in dense.all_slots():
@@ -393,18 +393,18 @@ class ModelAdapter:
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
-    def to(self, device: str | torch.device) -> "ModelAdapter":
+    def to(self, device: str | torch.device) -> ModelAdapter:
         """Move the model and its masks (in place)."""
         self.model.to(device)
         for name in list(self.masks):
             self.masks[name] = self.masks[name].to(device)
         return self
 
-    def train(self, mode: bool = True) -> "ModelAdapter":
+    def train(self, mode: bool = True) -> ModelAdapter:
         self.model.train(mode)
         return self
 
-    def eval(self) -> "ModelAdapter":
+    def eval(self) -> ModelAdapter:
         return self.train(False)
 
     @property

@@ -15,7 +15,6 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-
 from prunelab.atomic import atomic_folder
 from prunelab.errors import PrunelabError
 from prunelab.lm.adapter import ModelAdapter

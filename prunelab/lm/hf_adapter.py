@@ -12,10 +12,9 @@ pruning of the embedding keeps a (vocab x kept) table and a (kept x hidden) sele
 bias of the hidden width keeps its shape."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
-
-import re
 
 import torch
 import torch.nn as nn

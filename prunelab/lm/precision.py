@@ -20,7 +20,7 @@ CPU_BF16_FLAGS = {"avx512_bf16", "amx_bf16",  # x86: AVX512-BF16, AMX
                   "bf16"}  # aarch64: the BF16 extension (Features line)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether the processor's flags name bfloat16 instructions (Linux; elsewhere False)."""
     try:

@@ -41,7 +41,7 @@ class Trie:
     ends: list[int] = field(default_factory=list)
 
     @classmethod
-    def of(cls, sequences: list[list[int]]) -> "Trie":
+    def of(cls, sequences: list[list[int]]) -> Trie:
         trie = cls()
         roots: dict[int, int] = {}                   # first token -> inner node
         inner: dict[tuple[int, int], int] = {}        # (edge) -> the inner node it leads to

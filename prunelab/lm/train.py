@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from prunelab.data.text import Corpus
+from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.model import PRESETS, LMConfig, TransformerLM
 from prunelab.lm.precision import resolve_precision
-from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.score import perplexity
 from prunelab.lm.vocab import Vocab
 from prunelab.lm.word_adapter import WordLM

@@ -27,7 +27,7 @@ class Vocab:
             raise ValueError(f"a vocabulary starts with {SPECIALS}")
 
     @classmethod
-    def build(cls, sentences: Iterable[str], size: int) -> "Vocab":
+    def build(cls, sentences: Iterable[str], size: int) -> Vocab:
         counts = Counter(w for s in sentences for w in s.split())
         kept = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:size]]
         left_out = max(len(counts) - len(kept), 1)

@@ -25,7 +25,7 @@ class WordLM(ModelAdapter):
         self.model.masks = self.masks  # one dict: the checkpoint format stores the masks on the model
 
     @classmethod
-    def of(cls, model: TransformerLM, vocab) -> "WordLM":
+    def of(cls, model: TransformerLM, vocab) -> WordLM:
         return cls(model, WordTokenizer(vocab), model.masks)
 
     @property
@@ -133,7 +133,7 @@ class WordLM(ModelAdapter):
                 "source": self.source}
 
     @classmethod
-    def from_payload(cls, payload: dict) -> "WordLM":
+    def from_payload(cls, payload: dict) -> WordLM:
         from prunelab.lm.vocab import Vocab
 
         model = TransformerLM(LMConfig(**payload["config"]))

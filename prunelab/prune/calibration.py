@@ -17,7 +17,6 @@ from prunelab.data.text import Corpus
 from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.train import random_batch, summed_output_loss
 
-
 LOSS_BATCHES = 4
 
 

@@ -44,7 +44,7 @@ class LayerCall:
     args: tuple
     kwargs: dict
 
-    def with_hidden(self, hidden: torch.Tensor) -> "LayerCall":
+    def with_hidden(self, hidden: torch.Tensor) -> LayerCall:
         if self.args:
             return LayerCall((hidden, *self.args[1:]), self.kwargs)
         return LayerCall(self.args, {**self.kwargs, "hidden_states": hidden})
@@ -92,7 +92,7 @@ class _Moments:
     count: int = 0
 
     @classmethod
-    def empty(cls, in_features: int, out_features: int, device) -> "_Moments":
+    def empty(cls, in_features: int, out_features: int, device) -> _Moments:
         zeros = lambda *shape: torch.zeros(*shape, dtype=torch.float64, device=device)  # noqa: E731
         return cls(zeros(in_features, in_features), zeros(in_features, out_features), zeros(in_features),
                    zeros(out_features))

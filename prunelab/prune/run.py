@@ -12,7 +12,6 @@ from prunelab.data.text import Corpus
 from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.train import Distillation, TrainConfig, lr_at, make_optimizer, random_batch, training_step
 from prunelab.memory import release_memory
-from prunelab.record import DEFAULT_RECONSTRUCTION, RECONSTRUCTIONS, RECOVERIES
 from prunelab.prune.calibration import calibrate
 from prunelab.prune.criteria import get_criterion
 from prunelab.prune.methods import make_method
@@ -20,6 +19,7 @@ from prunelab.prune.reconstruct import reconstruct
 from prunelab.prune.schedulers import SCHEDULERS, get_scheduler
 from prunelab.prune.schedules import Schedule
 from prunelab.prune.size import check_size
+from prunelab.record import DEFAULT_RECONSTRUCTION, RECONSTRUCTIONS, RECOVERIES
 
 
 @dataclass(frozen=True)

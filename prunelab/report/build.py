@@ -13,10 +13,10 @@ import numpy as np
 
 from prunelab import storage
 from prunelab.errors import PrunelabError
+from prunelab.record import SCHEDULE_KEYS
 from prunelab.report.findings import Finding, OneBestGain, all_findings, one_best_gain
 from prunelab.sweep.query import pareto_front, rank_rows
 from prunelab.sweep.spec import SweepSpec
-from prunelab.record import SCHEDULE_KEYS
 from prunelab.sweep.store import read_results
 from prunelab.sweep.tuner import SPEC_FILE, wandb_dir
 

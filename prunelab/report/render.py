@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prunelab.report import plots
@@ -200,7 +200,7 @@ def write_report(data: ReportData, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     images = write_plots(data, out)
     header, plain, linked = _best_table(data)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     context = _context_lines(data)
     importances = ", ".join(f"{k} {v:.2f}" for k, v in data.importances.items())
 

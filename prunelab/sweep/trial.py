@@ -9,8 +9,8 @@ import socket
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -22,8 +22,8 @@ from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.load import from_payload, load_model
 from prunelab.lm.score import perplexity
 from prunelab.prune.deliver import deliverable_name
-from prunelab.record import EVALUATION_KEYS
 from prunelab.prune.run import Resume, run_pruning
+from prunelab.record import EVALUATION_KEYS
 from prunelab.sweep.space import prune_config
 from prunelab.sweep.spec import SweepSpec
 

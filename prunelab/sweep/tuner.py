@@ -68,8 +68,8 @@ def _init_ray(address: str | None, env: dict[str, str]) -> None:
 def _search(spec: SweepSpec, sweep_dir: str, warm_trials: list = ()):
     """The searcher (None for a grid): Optuna's sampler in Ray's OptunaSearch, its study in the sweep folder's
     journal file (prunelab/sweep/study.py), warm-started from `warm_trials`."""
-    from ray.tune.search import ConcurrencyLimiter
     import optuna
+    from ray.tune.search import ConcurrencyLimiter
 
     from prunelab.sweep.space import OptunaSpace
     from prunelab.sweep.study import NSGAIISampler, make_searcher

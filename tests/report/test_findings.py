@@ -2,8 +2,16 @@
 import numpy as np
 import pytest
 
-from prunelab.report.findings import (NOT_COVERED, NOT_SUPPORTED, SUPPORTED, data_driven_vs_magnitude, one_best_gain,
-                                      incremental_vs_oneshot, lowrank_tradeoff, multi_size_delivery)
+from prunelab.report.findings import (
+    NOT_COVERED,
+    NOT_SUPPORTED,
+    SUPPORTED,
+    data_driven_vs_magnitude,
+    incremental_vs_oneshot,
+    lowrank_tradeoff,
+    multi_size_delivery,
+    one_best_gain,
+)
 
 N = 300
 REF_WORDS = np.full(N, 10)

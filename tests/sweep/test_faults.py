@@ -50,7 +50,7 @@ def test_driver_killed_then_resumed_loses_nothing_and_reruns_nothing(point, trai
     frame = pd.read_parquet(folder / "results")
     assert frame.trial_id.nunique() == 3  # num_samples honoured: the searcher was restored, not replaced
     assert not frame.duplicated(["trial_id", "target_size"]).any() and (frame.status == "complete").all()
-    for trial_id, rows in frame.groupby("trial_id"):
+    for _trial_id, rows in frame.groupby("trial_id"):
         expected = 2 if rows.scheduler.iloc[0] == "incremental" else 1
         assert len(rows) == expected
     for name, (mtime, rows) in before.items():  # finished trials were not rerun

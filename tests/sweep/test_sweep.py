@@ -13,7 +13,7 @@ def test_every_trial_writes_one_row_per_delivered_size(finished_sweep):
     spec, folder = finished_sweep
     frame = pd.read_parquet(folder / "results")
     assert frame.trial_id.nunique() == 2 and (frame.status == "complete").all()
-    for trial_id, rows in frame.groupby("trial_id"):
+    for _trial_id, rows in frame.groupby("trial_id"):
         expected = [0.6, 0.4] if rows.scheduler.iloc[0] == "incremental" else [rows.target_size.iloc[0]]
         assert sorted(rows.target_size, reverse=True) == expected
         assert not rows.duplicated(["trial_id", "target_size"]).any()

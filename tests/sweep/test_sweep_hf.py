@@ -50,8 +50,8 @@ def test_best_and_export_work_on_it(hf_sweep, tmp_path):
     done = subprocess.run(cli + ["export", str(hf_sweep), "--target-size", "0.5", "-o", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    from transformers import AutoModelForCausalLM, AutoTokenizer  # in this process: the export is a plain folder
     import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # in this process: the export is a plain folder
 
     model = AutoModelForCausalLM.from_pretrained(out, trust_remote_code=True, dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
