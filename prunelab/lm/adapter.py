@@ -17,6 +17,7 @@ The adapter of each model family implements the layout-specific parts; the modul
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import torch
@@ -228,7 +229,7 @@ def matrix_macs(slot: Slot) -> int:
 
 
 @dataclass
-class ModelAdapter:
+class ModelAdapter(ABC):
     """One model and its tokenizer, seen the way pruning, scoring and training need (see the module text).
 
     Subclasses implement the layout: the slots, unit groups and embedding of their model family."""
@@ -244,46 +245,50 @@ class ModelAdapter:
 
     # ---- forward ----
     @property
+    @abstractmethod
     def context(self) -> int:
-        raise NotImplementedError
+        """The longest sequence of token ids the model scores in one window."""
 
+    @abstractmethod
     def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
         """Final hidden states (batch, time, d_model) of right-padded token ids: with causal attention the
         padding after a sentence never changes its positions' states, so no attention mask is needed."""
-        raise NotImplementedError
 
+    @abstractmethod
     def decode(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Logits of the output layer for hidden states (..., d_model)."""
-        raise NotImplementedError
+        """Logits (..., vocabulary) of the output layer for `hidden` states (..., d_model)."""
 
+    @abstractmethod
     def tree_hidden(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Final hidden states of packed prefix trees (`prunelab.lm.prefix_score`): token t at position
         `positions[b, t]`, attending to the tokens where `mask[b, t]` (batch, time, time) is True."""
-        raise NotImplementedError
 
     # ---- structure ----
     @property
+    @abstractmethod
     def n_layers(self) -> int:
-        raise NotImplementedError
+        """The number of Transformer blocks (`decoder_layers()`'s length)."""
 
+    @abstractmethod
     def decoder_layers(self) -> nn.ModuleList:
         """The Transformer blocks, each called with the hidden states as its first argument."""
-        raise NotImplementedError
 
+    @abstractmethod
     def block_slots(self) -> list[Slot]:
         """Every matrix of the Transformer blocks, in model order."""
-        raise NotImplementedError
 
+    @abstractmethod
     def embedding_slot(self) -> Slot | None:
         """The output matrix [vocab, d_model] (tied models: also the input embedding), if pruning may touch it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def unit_groups(self, layer: int) -> list[UnitGroup]:
-        raise NotImplementedError
+        """The units structured pruning removes whole in block `layer` (0-based): its query heads or key/value
+        groups and its FFN neurons, each group naming every (slot, dimension, indices) a unit spans."""
 
+    @abstractmethod
     def attention_width(self, layer: int) -> tuple[int, int]:
         """(query heads, head_dim) of a layer: the attention arithmetic per token."""
-        raise NotImplementedError
 
     def all_slots(self) -> list[Slot]:
         embedding = self.embedding_slot()
@@ -319,9 +324,9 @@ class ModelAdapter:
             setattr(slot.parent, slot.attr, sliced_module(slot.module, dim, index.to(slot.param.device)))
         self._units_changed(group, len(kept))
 
+    @abstractmethod
     def _units_changed(self, group: UnitGroup, kept: int) -> None:
         """Layout-specific bookkeeping after `keep_units` (head counts, config)."""
-        raise NotImplementedError
 
     def apply_masks(self) -> None:
         slots = {s.param_name: s for s in self.prunable_slots()}
@@ -330,8 +335,10 @@ class ModelAdapter:
                 slots[name].view().mul_(mask)
 
     # ---- sizes ----
+    @abstractmethod
     def embedding_param_names(self) -> set[str]:
-        raise NotImplementedError
+        """Names (as in `model.named_parameters()`) of the embedding and output parameters: counted apart from
+        the blocks' in `param_counts`."""
 
     def param_counts(self) -> dict[str, int]:
         """Stored parameters (a masked matrix stores only its kept entries; shared matrices count once)."""
@@ -365,8 +372,9 @@ class ModelAdapter:
             total += 2 * attended * heads * head_dim
         return total + self.output_macs()
 
+    @abstractmethod
     def output_macs(self) -> float:
-        raise NotImplementedError
+        """Multiply-accumulates per token of the output layer (a factorised one counts its two factors)."""
 
     # ---- lifecycle ----
     def clone(self) -> ModelAdapter:
@@ -411,10 +419,11 @@ class ModelAdapter:
     def training(self) -> bool:
         return self.model.training
 
+    @abstractmethod
     def save(self, path, info: dict | None = None):
-        """Write the model as a deliverable (`suffix` says whether a file or a folder); returns its path."""
-        raise NotImplementedError
+        """Write the model as a deliverable at `path` (`suffix` says whether a file or a folder), with `info`
+        (plain data: how it was made, its metrics) beside the weights; returns the path written."""
 
+    @abstractmethod
     def payload(self) -> dict:
         """Plain data and tensors that rebuild the model elsewhere (`prunelab.lm.load.from_payload`)."""
-        raise NotImplementedError

@@ -5,6 +5,8 @@ score (`unit_score`, for structured pruning) and factorises a matrix into ranked
 for low-rank). A new criterion is one class here and one line in `CRITERIA`."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 
 from prunelab.prune.calibration import Calibration
@@ -12,22 +14,29 @@ from prunelab.prune.calibration import Calibration
 EPS = 1e-8
 
 
-class Criterion:
+class Criterion(ABC):
+    """How important a weight, a unit or a direction is. `name` is the spec and CLI word; `data_driven` says
+    whether it reads calibration statistics; `needs_gradients` whether calibration runs a backward pass."""
+
     name = ""
     data_driven = True
     needs_gradients = False  # calibration runs a backward pass and keeps per-weight statistics only for these
 
+    @abstractmethod
     def __call__(self, name: str, weight: torch.Tensor, calib: Calibration | None) -> torch.Tensor:
-        """Element importance, same shape as `weight` (out x in)."""
-        raise NotImplementedError
+        """Element importance, same shape as `weight` (out x in).
+
+        `name`: the matrix's parameter name, which keys its statistics in `calib`; `calib`: the calibration
+        statistics (None for criteria that are not data-driven)."""
 
     def unit_score(self, element_scores: torch.Tensor, dim: int) -> torch.Tensor:
         """Score of each unit (a row when dim=1 is reduced, a column when dim=0)."""
         return element_scores.sum(dim=dim)
 
+    @abstractmethod
     def factorize(self, name: str, weight: torch.Tensor, calib: Calibration | None):
-        """(U, S, Vh) with weight ~= U @ diag(S) @ Vh; S ranks the directions, largest first."""
-        raise NotImplementedError
+        """(U, S, Vh) with weight ~= U @ diag(S) @ Vh; S ranks the directions, largest first. Arguments as for
+        `__call__`."""
 
 
 def _svd(matrix: torch.Tensor):

@@ -10,6 +10,7 @@ a module name. A method instance lives for one pruning run: it may keep state ac
 from __future__ import annotations
 
 import heapq
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import torch
@@ -39,22 +40,28 @@ def _bisect(total_for: Callable[[float], int], budget: float, low: float = 0.0, 
     return low
 
 
-class Method:
+class Method(ABC):
+    """What pruning removes. `base_params`: the base model's stored parameters, against which every target size
+    is a fraction; `prune_embedding`: whether the embedding/output matrix may be pruned too."""
+
     name = ""
 
     def __init__(self, base_params: int, prune_embedding: bool = True):
         self.base_params = base_params
         self.prune_embedding = prune_embedding
 
+    @abstractmethod
     def prune(self, lm: ModelAdapter, size: float, criterion: Criterion, calib: Calibration | None) -> ModelAdapter:
-        """Edit `lm` in place down to `size` (a fraction of the base's stored parameters); returns it."""
-        raise NotImplementedError
+        """Edit `lm` in place down to `size` (a fraction of the base's stored parameters); returns it.
+
+        `criterion` ranks what to remove, from `calib`'s statistics when it is data-driven (None otherwise).
+        Raises `UnreachableSize` when the method cannot reach `size` on this model."""
 
     def stored_params(self, lm: ModelAdapter) -> int:
         return stored_params(lm)
 
-    def after_step(self, lm: ModelAdapter) -> None:
-        """Called after every fine-tuning optimizer step."""
+    def after_step(self, lm: ModelAdapter) -> None:  # noqa: B027 (optional hook, nothing to do by default)
+        """Called after every fine-tuning optimizer step (unstructured pruning re-applies its masks)."""
 
 
 class Unstructured(Method):

@@ -7,6 +7,8 @@ choices all ask it instead of testing its name.
   the stages; it delivers several sizes from one run."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from prunelab.prune.schedules import Schedule
 
 
@@ -17,16 +19,21 @@ def suggest_float(trial, name: str, space) -> float:
     return trial.suggest_float(name, space.low, space.high, log=space.log)
 
 
-class Scheduler:
+class Scheduler(ABC):
+    """When pruning happens. `name` is the spec and CLI word; `delivers_several_sizes` whether one run can
+    deliver several target sizes on its way down."""
+
     name = ""
     delivers_several_sizes = False
 
+    @abstractmethod
     def stage_sizes(self, target: float, deliver: tuple[float, ...], schedule: Schedule) -> list[float]:
-        """Sizes after each stage (without the leading 1.0)."""
-        raise NotImplementedError
+        """Sizes after each stage (without the leading 1.0), ending at `target` and passing through every
+        size in `deliver`; `schedule` is the incremental schedule's shape (ignored by one-shot)."""
 
+    @abstractmethod
     def stage_steps(self, total: int, n_stages: int, schedule: Schedule) -> list[int]:
-        raise NotImplementedError
+        """How the `total` fine-tuning steps are split over `n_stages` stages (a list summing to `total`)."""
 
     def schedule_record(self, schedule: Schedule) -> dict | None:
         """The schedule as recorded with a deliverable (None when the scheduler has none)."""
@@ -37,12 +44,14 @@ class Scheduler:
         """Sample this scheduler's parameters in Optuna's define-by-run space; returns its constants."""
         return {}
 
+    @abstractmethod
     def grid(self, spec, common: dict) -> list[dict]:
-        raise NotImplementedError
+        """The grid search's trial configs for this scheduler: `common` (the other axes' values) completed
+        with this scheduler's parameters, one dict per trial, from the sweep `spec`."""
 
+    @abstractmethod
     def sizes(self, config: dict, spec) -> tuple[float, tuple[float, ...], Schedule]:
-        """(target size, further sizes to deliver, schedule) of a sampled trial config."""
-        raise NotImplementedError
+        """(target size, further sizes to deliver, schedule) of a sampled trial `config` under the sweep `spec`."""
 
 
 class OneShot(Scheduler):
