@@ -10,7 +10,13 @@ Ray's OptunaSearch tells a trial to the study when Tune reports it complete. A d
 Tune's next snapshot sees the trial complete again after `resume`; the study keeps its first (and only) record,
 which the results store matches (the trial is not rerun: its last checkpoint is its end). Trials that the study
 opened but Tune never recorded (a kill right after a suggestion) are closed as FAIL on resume, so every finished
-trial is in the study once."""
+trial is in the study once.
+
+This module is the one place that reaches into private attributes of Ray Tune and Optuna (checked against Ray
+2.60.0 and Optuna 5.1.0): OptunaSearch's `_ot_study`, `_ot_trials`, `_completed_trials`, `_space` and
+`_setup_study`; an Optuna trial's `_trial_id` and a study's `_storage`; a restored Tuner's search algorithm
+(`restored_search_alg`). A test of each behaviour that relies on them (tests/sweep/test_study.py,
+test_resume.py, test_faults.py) fails if an upgrade moves them."""
 from __future__ import annotations
 
 import threading
@@ -112,6 +118,12 @@ class NSGAIISampler(optuna.samplers.NSGAIISampler):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._thread_lock = threading.Lock()
+
+
+def restored_search_alg(tuner):
+    """The search algorithm a `tune.Tuner.restore` brought back (to check that resuming restored the searcher:
+    an upstream regression once replaced it with a fresh one)."""
+    return tuner._local_tuner._tune_config.search_alg
 
 
 def target_sizes(config: dict, spec) -> list[float]:

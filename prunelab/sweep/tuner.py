@@ -196,6 +196,7 @@ def resume_sweep(sweep_dir: str, address: str | None = None):
     from ray.tune.search import ConcurrencyLimiter
 
     from prunelab.sweep.store import read_results
+    from prunelab.sweep.study import restored_search_alg
 
     spec = SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
     model = load_inputs(spec)
@@ -211,7 +212,7 @@ def resume_sweep(sweep_dir: str, address: str | None = None):
     try:
         tuner = tune.Tuner.restore(str(sweep_dir), trainable=_trainable(spec, sweep_dir, model),
                                    resume_unfinished=True, resume_errored=True)
-        restored = tuner._local_tuner._tune_config.search_alg  # guard: an upstream regression once replaced it
+        restored = restored_search_alg(tuner)  # guard: an upstream regression once replaced it
         if spec.search != "grid" and not isinstance(restored, ConcurrencyLimiter):
             raise PrunelabError(f"resuming {sweep_dir} did not restore its searcher (got {type(restored).__name__})")
         return tuner.fit()
