@@ -99,19 +99,19 @@ def cmd_adapt(args) -> int:
 def cmd_demo(args) -> int:
     """The main job on the embedded default: the tiny base (trained once, then cached), its evaluation,
     then the demo sweep (resumed if an earlier demo was interrupted, shown if it finished)."""
-    from prunelab import storage
     from prunelab.evaluate.evaluator import Benchmark, evaluate_model
     from prunelab.lm.base import train_or_load_base
     from prunelab.lm.word_adapter import WordLM
+    from prunelab.sweep.folder import holds_sweep, sweep_dir_for
     from prunelab.sweep.spec import load_spec
-    from prunelab.sweep.tuner import SPEC_FILE, resume_sweep, run_sweep, sweep_dir_for, sweep_finished
+    from prunelab.sweep.tuner import resume_sweep, run_sweep, sweep_finished
 
     load_spec(args.spec)  # a missing or bad spec fails here, in seconds, before any training
     model, vocab, _, path = train_or_load_base("tiny", minutes=args.minutes, steps=args.steps)
     print(format_report(str(path), evaluate_model(WordLM.of(model, vocab), Benchmark.load())), flush=True)
     spec = load_spec(args.spec, overrides={"base": str(path)})
     sweep_dir = sweep_dir_for(spec)
-    if not storage.exists(storage.join(sweep_dir, SPEC_FILE)):
+    if not holds_sweep(sweep_dir):
         print(f"running the demo sweep {args.spec} into {sweep_dir}", flush=True)
         run_sweep(spec)
     elif sweep_finished(sweep_dir):
@@ -177,8 +177,9 @@ def cmd_prune(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from prunelab.sweep.folder import sweep_dir_for
     from prunelab.sweep.spec import load_spec
-    from prunelab.sweep.tuner import run_sweep, sweep_dir_for
+    from prunelab.sweep.tuner import run_sweep
 
     if args.list:
         return list_specs()

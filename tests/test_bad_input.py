@@ -9,8 +9,8 @@ import yaml
 
 from prunelab.cli import main
 from prunelab.data.nbest import shipped_nbest_path
+from prunelab.sweep.folder import SPEC_FILE
 from prunelab.sweep.store import write_trial_rows
-from prunelab.sweep.tuner import SPEC_FILE
 
 
 def spec(base, **change):

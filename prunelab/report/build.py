@@ -15,10 +15,10 @@ from prunelab import storage
 from prunelab.errors import PrunelabError
 from prunelab.record import SCHEDULE_KEYS
 from prunelab.report.findings import Finding, OneBestGain, all_findings, one_best_gain
+from prunelab.sweep.folder import read_spec, wandb_dir
 from prunelab.sweep.query import pareto_front, rank_rows
 from prunelab.sweep.spec import SweepSpec
 from prunelab.sweep.store import read_results
-from prunelab.sweep.tuner import SPEC_FILE, wandb_dir
 
 REFERENCE_FILE = "reference.json"
 
@@ -42,7 +42,7 @@ class ReportData:
 
 
 def load_spec_of(sweep_dir: str) -> SweepSpec:
-    return SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
+    return read_spec(sweep_dir)
 
 
 def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_benchmark: bool = False,

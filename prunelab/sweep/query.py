@@ -7,8 +7,8 @@ from pathlib import Path
 from prunelab import storage
 from prunelab.errors import PrunelabError
 from prunelab.prune.size import SIZE_TOLERANCE
+from prunelab.sweep.folder import SPEC_FILE
 from prunelab.sweep.store import read_results
-from prunelab.sweep.tuner import SPEC_FILE
 
 ORDERS = ("wer", "speed", "pareto")
 

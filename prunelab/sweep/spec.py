@@ -24,6 +24,8 @@ Reconstruction = Literal[RECONSTRUCTIONS]
 Scheduler = Literal[tuple(SCHEDULERS)]
 Shape = Literal["polynomial", "exponential"]
 
+SEARCH_METRIC = "wer_mean"  # what a search minimises: the mean WER over the sizes a trial delivered
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

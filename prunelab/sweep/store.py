@@ -13,17 +13,12 @@ import pyarrow.parquet as pq
 from prunelab import storage
 from prunelab.faults import fault_point
 from prunelab.record import SCHEMA
+from prunelab.sweep.folder import results_dir, trial_file
 
 COLUMNS = SCHEMA  # the Parquet columns: one typed record (prunelab/record.py) names them everywhere
 STATUSES = ("running", "complete", "stopped", "error")
 
 
-def results_dir(sweep_dir: str) -> str:
-    return storage.join(str(sweep_dir), "results")
-
-
-def trial_file(sweep_dir: str, trial_id: str) -> str:
-    return storage.join(results_dir(sweep_dir), f"trial-{trial_id}.parquet")
 
 
 def _read_whole(location: str) -> pa.Table:

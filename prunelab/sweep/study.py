@@ -1,6 +1,6 @@
 """The searcher's Optuna study, kept in a journal file inside the sweep folder.
 
-`STUDY_FILE` is an Optuna `JournalStorage` log: Optuna's own API (`optuna.load_study`) and `optuna-dashboard PATH`
+`study.journal` (prunelab.sweep.folder.STUDY_FILE) is an Optuna `JournalStorage` log: Optuna's own API (`optuna.load_study`) and `optuna-dashboard PATH`
 open it, and it works on a shared file system without a database server. Each study trial carries user attributes
 that tie it to the results store: `trial_id` (the Parquet / Tune trial id), `target_sizes`, and the objectives
 `wer_mean` and `speed_ratio_mean`. Trials given by `warm_start` carry `warm_start_from` (the earlier sweep) and
@@ -25,16 +25,7 @@ from pathlib import Path
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
-from prunelab import storage
-
-STUDY_FILE = "study.journal"
-
-
-def study_path(sweep_dir: str) -> Path | None:
-    """The journal file of a local sweep folder (None for a sweep on a remote URI: its study stays in Tune's
-    saved searcher state only)."""
-    local = storage.local_path(sweep_dir)
-    return local / STUDY_FILE if local is not None else None
+from prunelab.sweep.folder import study_path
 
 
 def journal_storage(path: Path):

@@ -24,6 +24,7 @@ from prunelab.lm.score import perplexity
 from prunelab.prune.deliver import deliverable_name
 from prunelab.prune.run import Resume, run_pruning
 from prunelab.record import EVALUATION_KEYS
+from prunelab.sweep.folder import deliverables_dir
 from prunelab.sweep.space import prune_config
 from prunelab.sweep.spec import SweepSpec
 
@@ -33,10 +34,6 @@ STAGE_CHECKPOINT = "stage"  # + the model's suffix: a checkpoint file (word LM) 
 def trial_config(config: dict) -> dict:
     """Grid trials carry their config under one key; searched trials have it flat."""
     return dict(config.get("trial", config))
-
-
-def deliverables_dir(sweep_dir: str, trial_id: str) -> str:
-    return storage.join(sweep_dir, "deliverables", trial_id)
 
 
 def save_deliverable(location: str, lm: ModelAdapter, info: dict) -> str:

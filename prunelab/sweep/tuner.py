@@ -1,7 +1,6 @@
 """Set up and run a sweep on Ray Tune: searcher, early stopping, callbacks, storage; and resume it."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -9,23 +8,9 @@ from pathlib import Path
 from prunelab import storage
 from prunelab.errors import PrunelabError
 from prunelab.faults import fault_point
-from prunelab.sweep.spec import SweepSpec
+from prunelab.sweep.folder import holds_sweep, read_spec, sweep_dir_for, wandb_dir, write_spec
+from prunelab.sweep.spec import SEARCH_METRIC, SweepSpec
 from prunelab.sweep.warm_start import load_warm_start
-
-SPEC_FILE = "sweep.json"   # the validated spec, saved in the sweep folder so that `resume` needs nothing else
-SEARCH_METRIC = "wer_mean"
-
-
-def sweep_dir_for(spec: SweepSpec) -> str:
-    """The sweep's location: storage/NAME, a local folder or a URI."""
-    return storage.join(storage.absolute(spec.storage), spec.name)
-
-
-def wandb_dir(sweep_dir: str) -> Path:
-    """W&B writes its offline runs to a local disk: inside a local sweep folder, else ./wandb-offline/NAME."""
-    local = storage.local_path(sweep_dir)
-    return local / "wandb" if local is not None else Path("wandb-offline").resolve() / sweep_dir.rstrip("/").rsplit("/", 1)[-1]
-
 
 WANDB_HEADER_BYTES = 7  # an offline run file holding nothing but its header
 
@@ -94,7 +79,7 @@ def sweep_finished(sweep_dir: str) -> bool:
 
     from prunelab.sweep.space import grid_configs
 
-    spec = SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
+    spec = read_spec(sweep_dir)
     expected = len(grid_configs(spec)) if spec.search == "grid" else spec.num_samples
     try:
         trials = ExperimentAnalysis(str(sweep_dir)).trials
@@ -150,13 +135,12 @@ def _run_config(spec: SweepSpec, sweep_dir: str):
 def run_sweep(spec: SweepSpec, address: str | None = None):
     """Run the sweep to the end; returns Tune's ResultGrid. Results land in storage/NAME."""
     sweep_dir = sweep_dir_for(spec)
-    if storage.exists(storage.join(sweep_dir, SPEC_FILE)):
+    if holds_sweep(sweep_dir):
         raise PrunelabError(f"{sweep_dir} already holds a sweep; `prunelab resume {sweep_dir}` continues it")
     model = load_inputs(spec)
     warm = load_warm_start(spec)
     storage.check_writable(sweep_dir)
-    spec_text = (json.dumps(spec.model_dump(), indent=2) + "\n").encode()
-    storage.write(storage.join(sweep_dir, SPEC_FILE), lambda handle: handle.write(spec_text))
+    write_spec(sweep_dir, spec)
     fault_point("spec-written")
     if warm.trials:
         print(warm.summary(), flush=True)
@@ -198,7 +182,7 @@ def resume_sweep(sweep_dir: str, address: str | None = None):
     from prunelab.sweep.store import read_results
     from prunelab.sweep.study import restored_search_alg
 
-    spec = SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
+    spec = read_spec(sweep_dir)
     model = load_inputs(spec)
     if not tune.Tuner.can_restore(str(sweep_dir)):
         if read_results(sweep_dir).num_rows:

@@ -9,14 +9,13 @@ Refused with one line, before anything is written: a path that holds no sweep, a
 evaluated on other data (its objectives would not be comparable), and earlier sweeps none of whose trials fit."""
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
 
-from prunelab import storage
 from prunelab.errors import PrunelabError
 from prunelab.record import reconstruction_of, recovery_of
-from prunelab.sweep.spec import SweepSpec
+from prunelab.sweep.folder import SPEC_FILE, read_spec
+from prunelab.sweep.spec import SEARCH_METRIC, SweepSpec
 
 
 class OutsideSpace(Exception):
@@ -126,7 +125,6 @@ def load_warm_start(spec: SweepSpec) -> WarmStart:
     from optuna.trial import create_trial
 
     from prunelab.sweep.query import find_sweep
-    from prunelab.sweep.tuner import SEARCH_METRIC, SPEC_FILE
 
     warm = WarmStart()
     if not spec.warm_start:
@@ -140,7 +138,7 @@ def load_warm_start(spec: SweepSpec) -> WarmStart:
             sweep_dir = find_sweep(location, spec.storage)
         except PrunelabError:
             raise PrunelabError(f"warm_start: {location} holds no sweep (no {SPEC_FILE} there)") from None
-        earlier = SweepSpec.model_validate(json.loads(storage.read_bytes(storage.join(sweep_dir, SPEC_FILE))))
+        earlier = read_spec(sweep_dir)
         if not _same_base(earlier.base, spec.base):
             raise PrunelabError(f"warm_start: {location} is a sweep of base {earlier.base!r}, this sweep prunes "
                                 f"{spec.base!r}; its results would not carry over")

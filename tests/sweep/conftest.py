@@ -6,10 +6,12 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from prunelab.sweep.folder import STUDY_FILE
+
 
 def load_study(folder, name):
     """The study as an Optuna user opens it: the journal file and the study name (the sweep's name)."""
-    return optuna.load_study(study_name=name, storage=JournalStorage(JournalFileBackend(str(folder / "study.journal"))))
+    return optuna.load_study(study_name=name, storage=JournalStorage(JournalFileBackend(str(folder / STUDY_FILE))))
 
 
 def assert_study_matches_results(folder, name):

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from prunelab.errors import PrunelabError
+from prunelab.sweep.folder import trial_file
 from prunelab.sweep.query import best_configs, pareto_front
-from prunelab.sweep.store import COLUMNS, read_results, trial_file, write_trial_rows
+from prunelab.sweep.store import COLUMNS, read_results, write_trial_rows
 
 
 def row(trial, size, wer, speed, **extra):

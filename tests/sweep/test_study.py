@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from prunelab.cli import main
+from prunelab.sweep.folder import STUDY_FILE
 
 
 def test_searched_sweep_keeps_its_study_in_the_sweep_folder(finished_sweep, study_matches_results):
@@ -135,7 +136,7 @@ def test_optuna_dashboard_lists_the_trials_of_the_demo_sweeps_study(trained_lm, 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    dashboard = subprocess.Popen([str(Path(sys.executable).parent / "optuna-dashboard"), str(folder / "study.journal"),
+    dashboard = subprocess.Popen([str(Path(sys.executable).parent / "optuna-dashboard"), str(folder / STUDY_FILE),
                                   "--host", "127.0.0.1", "--port", str(port)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
