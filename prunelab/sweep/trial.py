@@ -18,10 +18,9 @@ from prunelab import storage
 from prunelab.data.text import load_corpus
 from prunelab.evaluate.evaluator import Benchmark, evaluate_model
 from prunelab.evaluate.flops import flop_ratio
-from prunelab.lm.adapter import ModelAdapter
 from prunelab.lm.load import from_payload, load_model
 from prunelab.lm.score import perplexity
-from prunelab.prune.deliver import deliverable_name
+from prunelab.prune.deliver import deliverable_info, deliverable_name, save_deliverable
 from prunelab.prune.run import Resume, run_pruning
 from prunelab.record import EVALUATION_KEYS
 from prunelab.sweep.folder import deliverables_dir
@@ -34,15 +33,6 @@ STAGE_CHECKPOINT = "stage"  # + the model's suffix: a checkpoint file (word LM) 
 def trial_config(config: dict) -> dict:
     """Grid trials carry their config under one key; searched trials have it flat."""
     return dict(config.get("trial", config))
-
-
-def save_deliverable(location: str, lm: ModelAdapter, info: dict) -> str:
-    """Save a deliverable to the sweep's storage (a local folder or a URI); returns its location."""
-    local = storage.local_path(location)
-    if local is not None:
-        return str(lm.save(local, info))
-    with tempfile.TemporaryDirectory() as folder:
-        return storage.upload_path(lm.save(Path(folder) / ("model" + lm.suffix), info), location)
 
 
 @functools.lru_cache(maxsize=2)
@@ -111,7 +101,8 @@ def prune_trial(config: dict, base: dict, spec: dict, sweep_dir: str, trial_id: 
                                     speed_sentences=spec.data.speed_sentences, threads=max(1, int(spec.resources.cpu)),
                                     test_perplexity=False, scoring_precision=spec.data.scoring_precision)
             path = save_deliverable(storage.join(deliverables_dir(sweep_dir, trial_id), deliverable_name(stage.target_size, model.suffix)),
-                                    stage.model, {**result, "trial_config": config})
+                                    stage.model, deliverable_info(stage, pruning, spec.base, result, sweep=spec.name,
+                                                                  trial_id=trial_id))
             delivered_wer.append(result["wer"])
             delivered_speed.append(result["speed_ratio"])
             metrics.update({key: result[key] for key in EVALUATION_KEYS})

@@ -29,5 +29,7 @@ def test_a_trial_runs_without_ray_and_reports_each_stage_with_a_checkpoint(train
     assert reports[-1][0]["wer_mean"] == (delivered[0]["wer"] + delivered[1]["wer"]) / 2
     info = load_model(delivered[-1]["checkpoint"]).info
     speed_text = Benchmark.load(max_test_utts=20).speed_sentences(16)
-    assert info["speed_tokens"] == sum(len(base.tokenizer.ids(s)) - 1 for s in speed_text)  # data.speed_sentences
-    assert "ppl_valid" in info and "ppl_test" not in info  # a trial records ppl_valid only
+    metrics = info["metrics"]  # the info shape of every deliverable (prunelab.prune.deliver), as `prunelab prune` writes
+    assert metrics["speed_tokens"] == sum(len(base.tokenizer.ids(s)) - 1 for s in speed_text)  # data.speed_sentences
+    assert "ppl_valid" in metrics and "ppl_test" not in metrics  # a trial records ppl_valid only
+    assert info["trial_id"] and info["config"]["target_size"] == 0.4 and info["achieved_size"] == delivered[-1]["achieved_size"]
