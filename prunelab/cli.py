@@ -424,6 +424,7 @@ def cmd_import_nbest(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from prunelab.evaluate.evaluator import SCORINGS
     from prunelab.lm.precision import PRECISIONS
+    from prunelab.lm.presets import preset_names, presets_help
     from prunelab.paths import shipped_specs
     from prunelab.prune.criteria import CRITERIA
     from prunelab.prune.methods import METHODS
@@ -441,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     train = commands.add_parser("train-base", help="train a base LM of a preset and cache its checkpoint")
-    train.add_argument("--preset", required=True, choices=["tiny", "small"])
+    train.add_argument("--preset", required=True, choices=preset_names("word"), help=presets_help("word"))
     train.add_argument("--minutes", type=float, default=None, help="wall-clock training budget (default: small 75)")
     train.add_argument("--steps", type=int, default=None, help="training steps (default: tiny 1200)")
     train.add_argument("--out", default=None, help="checkpoint path (default $PRUNELAB_HOME/models/PRESET.pt, "
@@ -453,9 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train_base)
 
     ev = commands.add_parser("eval", help="evaluate a model: size, perplexity, rescoring WER with CI, trigram, speed")
-    ev.add_argument("model", help="a preset (tiny, small: its cached or shipped base; smollm2-135m, smollm2-135m-domain: built on "
-                                  "first use), a prunelab checkpoint, a Hugging "
-                                  "Face model folder (save_pretrained layout) or a .gguf file")
+    ev.add_argument("model", help=f"a preset ({presets_help()}), a prunelab checkpoint, a Hugging Face model folder "
+                                  f"(save_pretrained layout) or a .gguf file")
     ev.add_argument("--nbest", default=None, help=NBEST_HELP)
     ev.add_argument("--corpus", default=None, help="corpus folder (default: shipped)")
     ev.add_argument("--vs", default=None, help="paired comparison against this reference model (its dev-tuned weights)")
@@ -484,7 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ad = commands.add_parser("adapt", help="continued training of a Hugging Face causal LM on a corpus's train text "
                                            "(domain adaptation); writes a Hugging Face folder")
-    ad.add_argument("base", help="a Hugging Face preset (smollm2-135m, smollm2-135m-domain), model folder or .gguf file")
+    ad.add_argument("base", help=f"a Hugging Face preset ({', '.join(preset_names('converted', 'adapter'))}), model "
+                                 f"folder or .gguf file")
     ad.add_argument("--out", required=True, help="the adapted model's folder (must not exist)")
     ad.add_argument("--corpus", default=None,
                     help="in-domain text: a corpus folder with train/valid/test(.txt|.txt.xz), or plain text of your "
@@ -507,8 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     ad.set_defaults(func=cmd_adapt)
 
     pr = commands.add_parser("prune", help="prune a base model to a target size (and deliver sizes on the way)")
-    pr.add_argument("base", help="a preset (tiny, small, smollm2-135m, smollm2-135m-domain), a prunelab checkpoint, a Hugging Face model folder or a "
-                                 ".gguf file")
+    pr.add_argument("base", help=f"a preset ({', '.join(preset_names())}), a prunelab checkpoint, a Hugging Face "
+                                 f"model folder or a .gguf file")
     pr.add_argument("--criterion", required=True, choices=list(CRITERIA))
     pr.add_argument("--method", required=True, choices=list(METHODS))
     pr.add_argument("--scheduler", required=True, choices=list(SCHEDULERS))

@@ -31,22 +31,6 @@ def find_base(preset: str) -> Path | None:
     return cached if cached.is_file() else shipped_model_path(preset)
 
 
-def resolve_base(spec: str) -> Path:
-    """A checkpoint path or model folder, or a preset name meaning its cached or shipped base (a Hugging Face
-    preset is fetched and converted into the cache on first use)."""
-    from prunelab.lm.hf_presets import PRESET_NAMES, ensure_hf_preset
-
-    if spec in PRESET_NAMES and not Path(spec).exists():
-        return ensure_hf_preset(spec)
-    if spec in PRESETS and not Path(spec).exists():
-        path = find_base(spec)
-        if path is None:
-            raise PrunelabError(f"no {spec} base in {cached_model_path(spec).parent}; "
-                                f"run `prunelab train-base --preset {spec}` first")
-        return path
-    return Path(spec)
-
-
 def train_or_load_base(preset: str, out: str | Path | None = None, minutes: float | None = None,
                        steps: int | None = None,
                        corpus: Corpus | None = None, force: bool = False, threads: int | None = None,

@@ -53,7 +53,6 @@ class AdapterPreset:
 
 
 ADAPTER_PRESETS = {"smollm2-135m-domain": AdapterPreset("smollm2-135m", "smollm2-135m-domain")}
-PRESET_NAMES = (*HF_PRESETS, *ADAPTER_PRESETS)
 
 
 def shipped_adapter(name: str) -> tuple[Path, Path]:
@@ -129,9 +128,7 @@ def _ensure_adapter_preset(name: str, log=_progress) -> Path:
     adapter, record = shipped_adapter(preset.adapter)
     if not adapter.is_file():
         raise PrunelabError(f"{name}: the package has no {adapter}; reinstall prunelab")
-    from prunelab.lm.base import resolve_base
-
-    base_folder = resolve_base(preset.base)
+    base_folder = ensure_hf_preset(preset.base, log) if preset.base in HF_PRESETS else Path(preset.base)
     log(f"{name}: merging the shipped adapter {adapter.name} into {preset.base}, once")
     lm = load_hf_model(base_folder)
     changed = apply_adapter(lm.model, load_file(str(adapter)))

@@ -12,15 +12,12 @@ from prunelab.lm.adapter import ModelAdapter
 def load_model(spec: str | Path) -> ModelAdapter:
     """The model named by `spec`: a preset (its cached or shipped base), a prunelab checkpoint (`.pt`),
     a Hugging Face folder (`save_pretrained` layout) or a `.gguf` file."""
-    from prunelab.lm.base import resolve_base
     from prunelab.lm.checkpoint import load_word_lm
+    from prunelab.lm.presets import preset_names, resolve_model
 
-    path = resolve_base(str(spec))
+    path = resolve_model(str(spec))
     if not path.exists():
-        from prunelab.lm.hf_presets import PRESET_NAMES
-        from prunelab.lm.model import PRESETS
-
-        presets = ", ".join([*PRESETS, *PRESET_NAMES])
+        presets = ", ".join(preset_names())
         raise PrunelabError(f"model {spec} does not exist: give a preset ({presets}), a prunelab checkpoint, "
                             f"a Hugging Face model folder or a .gguf file")
     if path.is_dir() or path.suffix == ".gguf":

@@ -13,6 +13,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from prunelab.errors import PrunelabError
+from prunelab.lm.presets import resolve_model
 from prunelab.record import reconstruction_of, recovery_of
 from prunelab.sweep.folder import SPEC_FILE, read_spec
 from prunelab.sweep.spec import SEARCH_METRIC, SweepSpec
@@ -67,10 +68,8 @@ class WarmStart:
 def _same_base(earlier: str, new: str) -> bool:
     if earlier == new:
         return True
-    from prunelab.lm.base import resolve_base
-
     try:
-        return resolve_base(earlier).resolve() == resolve_base(new).resolve()
+        return resolve_model(earlier).resolve() == resolve_model(new).resolve()
     except (PrunelabError, OSError):
         return False
 

@@ -172,7 +172,7 @@ def test_a_crafted_or_foreign_resume_state_is_refused_without_running_it(hf_base
 def test_an_adapter_preset_is_built_once_from_its_base_and_the_shipped_update(hf_base_folder, corpus_folder,
                                                                               tmp_path, monkeypatch):
     from prunelab.data.text import load_corpus
-    from prunelab.lm import hf_presets
+    from prunelab.lm import hf_presets, presets
 
     out = adapt(load_hf_model(hf_base_folder), load_corpus(corpus_folder), tmp_path / "adapted",
                 AdaptConfig(steps=5, batch_size=4), log=lambda line: None)
@@ -183,7 +183,7 @@ def test_an_adapter_preset_is_built_once_from_its_base_and_the_shipped_update(hf
     monkeypatch.setenv("PRUNELAB_HOME", str(tmp_path / "home"))
     monkeypatch.setitem(hf_presets.ADAPTER_PRESETS, "tiny-domain",
                         hf_presets.AdapterPreset(str(hf_base_folder), str(shipped)))
-    monkeypatch.setattr(hf_presets, "PRESET_NAMES", (*hf_presets.PRESET_NAMES, "tiny-domain"))
+    monkeypatch.setitem(presets.PRESETS, "tiny-domain", presets.Preset("tiny-domain", "adapter", "a test's adapter"))
     from prunelab.lm.load import load_model
 
     built = load_model("tiny-domain")
