@@ -93,6 +93,7 @@ def main() -> None:
     from prunelab.data.text import load_corpus
     from prunelab.evaluate.flops import flop_ratio
     from prunelab.evaluate.speed import measure_speed
+    from prunelab.lm.load import model_payload
     from prunelab.lm.score import sentence_logprobs
     from prunelab.prune.run import PruneConfig, run_pruning
     from prunelab.sweep.spec import parse_spec
@@ -115,7 +116,7 @@ def main() -> None:
     corpus = load_corpus()
     dense = smollm2_shaped(corpus, layers)
     counts = dense.param_counts()
-    base_payload = dense.payload()  # what a sweep sends its trials
+    base_payload = model_payload(dense)  # what a sweep sends its trials
     lines += [f"Parameters: {counts['params_total']:,}; activation criterion calibrated on {calibration} sequences.", ""]
     print(lines[2], flush=True)
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from figures.memory import peak_rss  # noqa: E402
 
 from prunelab.data.text import load_corpus
-from prunelab.lm.load import load_model
+from prunelab.lm.load import load_model, save_model
 from prunelab.lm.precision import resolve_precision
 from prunelab.lm.score import sentence_logprobs
 from prunelab.lm.train import make_optimizer, random_batch, training_step
@@ -81,7 +81,7 @@ def main() -> None:
         seconds, stages = timed(lambda: list(run_pruning(lm, corpus, config, log=lambda line: None)))
         pruned = stages[-1].model
         with tempfile.TemporaryDirectory() as folder:
-            saved = pruned.save(Path(folder) / ("d" + pruned.suffix))
+            saved = save_model(pruned, Path(folder) / ("d" + pruned.suffix))
             reloaded = load_model(saved)
             same = sentence_logprobs(reloaded, sentences[:20]) == sentence_logprobs(pruned, sentences[:20])
             exported = ""

@@ -8,4 +8,4 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 python="${PYTHON:-$here/.venv/bin/python}"
 [ -x "$python" ] || python=python3
-exec "$python" -m prunelab.cluster "$@"
+exec "$python" -m prunelab cluster "$@"

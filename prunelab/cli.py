@@ -219,7 +219,7 @@ def _after_sweep(sweep_dir) -> int:
 
 def report_after(sweep_dir) -> None:
     """A sweep ends by generating its local report (reports/NAME)."""
-    from prunelab.report import make_report
+    from prunelab.report.make import make_report
 
     try:
         print(f"report: {make_report(str(sweep_dir))}")
@@ -309,7 +309,7 @@ def cmd_best(args) -> int:
 def cmd_report(args) -> int:
     import json as json_module
 
-    from prunelab.report import make_report
+    from prunelab.report.make import make_report
     from prunelab.report.wandb_report import SPEC_FILE, publish
 
     if args.publish:

@@ -119,13 +119,3 @@ def stop(folder: str | Path = DEFAULT_FOLDER, grace_s: float = 10.0) -> list[int
     for name in (STATE_FILE, "token"):
         (folder / name).unlink(missing_ok=True)
     return pids
-
-
-def main(argv: list[str] | None = None) -> None:  # `python -m prunelab.cluster`, used by cluster/local.sh
-    from prunelab.cli import main as cli_main
-
-    cli_main(["cluster", *(argv if argv is not None else sys.argv[1:])])
-
-
-if __name__ == "__main__":
-    main()

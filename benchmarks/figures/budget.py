@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from prunelab.data.text import load_corpus
-from prunelab.lm.load import load_model
+from prunelab.lm.load import load_model, save_model
 from prunelab.lm.score import perplexity
 from prunelab.memory import release_memory
 from prunelab.prune.run import PruneConfig, run_pruning
@@ -42,10 +42,10 @@ def measure(model: str, plan: dict, threads: int, log=print) -> dict:
                                 "prune_s": time.time() - started})
                 log(f"  one-shot {criterion} {method} {plan['size']:g}: ppl {ppl:,.1f}")
                 if (criterion, method) == (plan["curve_criterion"], plan["curve_method"]):
-                    pruned_path = stage.model.save(folder / ("pruned" + stage.model.suffix))
+                    pruned_path = save_model(stage.model, folder / ("pruned" + stage.model.suffix))
                 del stage
                 release_memory()
-        base_path = base.source if Path(str(base.source)).exists() else base.save(folder / ("base" + base.suffix))
+        base_path = base.source if Path(str(base.source)).exists() else save_model(base, folder / ("base" + base.suffix))
         del base
         release_memory()
         job = {"recovery": plan["recovery"], "pruned": str(pruned_path), "base": str(base_path),

@@ -17,7 +17,7 @@ import torch
 from prunelab.data.text import load_corpus
 from prunelab.evaluate.evaluator import Benchmark, evaluate_model
 from prunelab.evaluate.wer import paired_bootstrap_diff
-from prunelab.lm.load import load_model
+from prunelab.lm.load import load_model, save_model
 from prunelab.lm.score import perplexity
 from prunelab.lm.train import Distillation
 from prunelab.memory import release_memory
@@ -55,7 +55,7 @@ def _recover(job: dict) -> dict:
     generator = torch.Generator().manual_seed(job["seed"])
     finetune(model, stream, job["steps"], job["lr"], job["batch_size"], generator, after_step, distill)
     peak_mb = _rss_mb()
-    model.save(job["out"], {"recovery": job["recovery"]})
+    save_model(model, job["out"], {"recovery": job["recovery"]})
     return {"recovery": job["recovery"], "step_s_median": statistics.median(step_s), "step_s": step_s,
             "loaded_rss_mb": loaded_mb, "peak_rss_mb": peak_mb, "history": history}
 
@@ -80,8 +80,8 @@ def measure(model: str, plan: dict, threads: int, log=print) -> dict:
     log(f"{model}: base ppl {base_ppl:.1f}, {plan['method']} {plan['size']:g} one-shot ppl {pruned_ppl:.1f}")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        pruned_path = stage.model.save(folder / ("pruned" + stage.model.suffix))
-        base_path = base.source if Path(str(base.source)).exists() else base.save(folder / ("base" + base.suffix))
+        pruned_path = save_model(stage.model, folder / ("pruned" + stage.model.suffix))
+        base_path = base.source if Path(str(base.source)).exists() else save_model(base, folder / ("base" + base.suffix))
         base_params = base.param_counts()["params_total"]
         del stage, base
         release_memory()

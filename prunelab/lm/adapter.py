@@ -418,12 +418,3 @@ class ModelAdapter(ABC):
     @property
     def training(self) -> bool:
         return self.model.training
-
-    @abstractmethod
-    def save(self, path, info: dict | None = None):
-        """Write the model as a deliverable at `path` (`suffix` says whether a file or a folder), with `info`
-        (plain data: how it was made, its metrics) beside the weights; returns the path written."""
-
-    @abstractmethod
-    def payload(self) -> dict:
-        """Plain data and tensors that rebuild the model elsewhere (`prunelab.lm.load.from_payload`)."""

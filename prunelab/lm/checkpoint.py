@@ -12,6 +12,7 @@ from prunelab.atomic import atomic_write
 from prunelab.errors import PrunelabError
 from prunelab.lm.model import LMConfig, TransformerLM
 from prunelab.lm.vocab import Vocab
+from prunelab.lm.word_adapter import WordLM
 
 FORMAT = "prunelab-lm"
 VERSION = 1
@@ -62,11 +63,31 @@ def load_checkpoint(path: str | Path) -> tuple[TransformerLM, Vocab, dict]:
     return model, Vocab(payload["vocab"], payload["oov_penalty"]), payload.get("info", {})
 
 
-def load_word_lm(path: str | Path):
+def load_word_lm(path: str | Path) -> WordLM:
     """A prunelab checkpoint as a model adapter (`WordLM`) carrying its info and path."""
-    from prunelab.lm.word_adapter import WordLM
-
     model, vocab, info = load_checkpoint(path)
     lm = WordLM.of(model, vocab)
     lm.info, lm.source = info, str(path)
+    return lm
+
+
+def save_word_lm(lm: WordLM, path: str | Path, info: dict | None = None) -> Path:
+    """A word LM as a checkpoint (its config follows the pruned shapes); returns the path."""
+    lm.model.config = lm.current_config()
+    return save_checkpoint(path, lm.model, lm.vocab, info)
+
+
+def word_payload(lm: WordLM) -> dict:
+    """Plain data and tensors that rebuild the word LM elsewhere (`word_from_payload`)."""
+    return {"kind": lm.kind, "config": lm.current_config().to_dict(), "state_dict": lm.model.state_dict(),
+            "vocab": lm.vocab.words, "oov_penalty": lm.vocab.oov_penalty, "masks": dict(lm.masks),
+            "source": lm.source}
+
+
+def word_from_payload(payload: dict) -> WordLM:
+    model = TransformerLM(LMConfig(**payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    model.masks = dict(payload.get("masks") or {})
+    lm = WordLM.of(model.eval(), Vocab(list(payload["vocab"]), payload["oov_penalty"]))
+    lm.source = payload.get("source", "")
     return lm

@@ -188,13 +188,3 @@ class HFCausalLM(ModelAdapter):
     def _sync_layer(self, layer: int) -> None:
         """Layout bookkeeping after a layer's matrices changed shape."""
 
-    def save(self, path, info: dict | None = None):
-        from prunelab.lm.hf_load import save_hf_deliverable
-
-        return save_hf_deliverable(self, path, info)
-
-    def payload(self) -> dict:
-        from prunelab.lm.hf_load import folder_payload
-
-        return folder_payload(self)
-

@@ -7,7 +7,6 @@ config is rebuilt from its modules when it is saved, so a pruned model is an ord
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -127,24 +126,4 @@ class WordLM(ModelAdapter):
             return slot.rank * (config.vocab_size + 2 * config.d_model)  # decode and the encode projection
         return config.vocab_size * config.d_model
 
-    def payload(self) -> dict:
-        return {"kind": self.kind, "config": self.current_config().to_dict(), "state_dict": self.model.state_dict(),
-                "vocab": self.vocab.words, "oov_penalty": self.vocab.oov_penalty, "masks": dict(self.masks),
-                "source": self.source}
 
-    @classmethod
-    def from_payload(cls, payload: dict) -> WordLM:
-        from prunelab.lm.vocab import Vocab
-
-        model = TransformerLM(LMConfig(**payload["config"]))
-        model.load_state_dict(payload["state_dict"])
-        model.masks = dict(payload.get("masks") or {})
-        lm = cls.of(model.eval(), Vocab(list(payload["vocab"]), payload["oov_penalty"]))
-        lm.source = payload.get("source", "")
-        return lm
-
-    def save(self, path: str | Path, info: dict | None = None) -> Path:
-        from prunelab.lm.checkpoint import save_checkpoint
-
-        self.model.config = self.current_config()
-        return save_checkpoint(path, self.model, self.vocab, info)

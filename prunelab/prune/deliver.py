@@ -17,6 +17,7 @@ from prunelab.atomic import atomic_write
 from prunelab.data.text import Corpus
 from prunelab.errors import PrunelabError
 from prunelab.lm.adapter import ModelAdapter
+from prunelab.lm.load import save_model
 from prunelab.prune.run import PruneConfig, StageResult, run_pruning
 
 
@@ -40,9 +41,9 @@ def save_deliverable(location: str | Path, lm: ModelAdapter, info: dict) -> str:
     """Save a deliverable with its info to a local path or a URI pyarrow opens; returns where it is."""
     local = storage.local_path(str(location))
     if local is not None:
-        return str(lm.save(local, info))
+        return str(save_model(lm, local, info))
     with tempfile.TemporaryDirectory() as folder:
-        return storage.upload_path(lm.save(Path(folder) / ("model" + lm.suffix), info), str(location))
+        return storage.upload_path(save_model(lm, Path(folder) / ("model" + lm.suffix), info), str(location))
 
 
 def prune_and_save(base: ModelAdapter, corpus: Corpus, config: PruneConfig, out: str | Path,

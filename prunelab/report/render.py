@@ -7,7 +7,7 @@ import html
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prunelab.report import plots
+import prunelab.report.plots as plots
 from prunelab.report.build import ReportData, schedule_keys
 from prunelab.report.findings import NOT_COVERED
 

@@ -18,7 +18,7 @@ from prunelab import storage
 from prunelab.data.text import load_corpus
 from prunelab.evaluate.evaluator import Benchmark, evaluate_model
 from prunelab.evaluate.flops import flop_ratio
-from prunelab.lm.load import from_payload, load_model
+from prunelab.lm.load import from_payload, load_model, save_model
 from prunelab.lm.score import perplexity
 from prunelab.prune.deliver import deliverable_info, deliverable_name, save_deliverable
 from prunelab.prune.run import Resume, run_pruning
@@ -114,7 +114,7 @@ def prune_trial(config: dict, base: dict, spec: dict, sweep_dir: str, trial_id: 
         metrics["wer_mean"] = statistics.fmean(delivered_wer) if delivered_wer else math.nan
         metrics["speed_ratio_mean"] = statistics.fmean(delivered_speed) if delivered_speed else math.nan
         with tempfile.TemporaryDirectory() as folder:
-            stage.model.save(Path(folder) / (STAGE_CHECKPOINT + model.suffix),
+            save_model(stage.model, Path(folder) / (STAGE_CHECKPOINT + model.suffix),
                              {"stage": stage.stage, "finetune_steps": stage.finetune_steps, "wall_s": stage.wall_s,
                              "started_at": started_at,
                              "delivered_wer": delivered_wer, "delivered_speed": delivered_speed})

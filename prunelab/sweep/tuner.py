@@ -104,9 +104,10 @@ def load_inputs(spec: SweepSpec):
 def _trainable(spec: SweepSpec, sweep_dir: str, model):
     from ray import tune
 
+    from prunelab.lm.load import model_payload
     from prunelab.sweep.trial import run_trial
 
-    trainable = tune.with_parameters(run_trial, base=model.payload(), spec=spec.model_dump(),
+    trainable = tune.with_parameters(run_trial, base=model_payload(model), spec=spec.model_dump(),
                                      sweep_dir=str(sweep_dir))
     resources = {"cpu": spec.resources.cpu}
     if spec.resources.gpu:

@@ -9,7 +9,7 @@ import torch
 
 from prunelab.errors import PrunelabError
 from prunelab.lm.export import export_model
-from prunelab.lm.load import load_model
+from prunelab.lm.load import load_model, save_model
 from prunelab.lm.score import perplexity, sentence_logprobs
 from prunelab.prune.criteria import CRITERIA
 from prunelab.prune.methods import make_method
@@ -54,7 +54,7 @@ def test_a_folder_loads_as_the_llama_layout_and_scores_like_transformers(hf_base
 def test_every_method_exports_a_folder_plain_transformers_loads(hf_base_folder, method, tmp_path):
     lm = load_model(hf_base_folder)
     pruned = make_method(method, lm.param_counts()["params_total"]).prune(lm.clone(), 0.5, CRITERIA["magnitude"], None)
-    deliverable = load_model(pruned.save(tmp_path / "deliverable"))
+    deliverable = load_model(save_model(pruned, tmp_path / "deliverable"))
     result = export_model(deliverable, tmp_path / "export")
     assert result["remote_code"] == (method != "unstructured")  # masks keep the stock shapes
     assert (tmp_path / "export" / "modeling_prunelab.py").exists() == result["remote_code"]
@@ -127,7 +127,7 @@ def test_sentence_boundaries_json_frames_sentences_and_travels_with_deliverables
     assert ids[0] == ids[-1] == end and lm.tokenizer.boundaries == {"bos": "</s>", "eos": "</s>"}
     framed = sentence_logprobs(lm, SENTENCES)
     assert all(abs(a - b) > 1e-3 for a, b in zip(framed, own))
-    deliverable = load_model(lm.clone().save(tmp_path / "deliverable"))
+    deliverable = load_model(save_model(lm.clone(), tmp_path / "deliverable"))
     assert sentence_logprobs(deliverable, SENTENCES) == pytest.approx(framed, abs=1e-5)
     export_model(deliverable, tmp_path / "export")
     assert sentence_logprobs(load_model(tmp_path / "export"), SENTENCES) == pytest.approx(framed, abs=1e-5)
@@ -157,7 +157,7 @@ def test_a_folder_without_tokenizer_files_is_refused(hf_base_folder, tmp_path):
 def test_a_deliverable_whose_manifest_does_not_match_its_weights_is_refused(hf_base_folder, tmp_path):
     lm = load_model(hf_base_folder)
     pruned = make_method("lowrank", lm.param_counts()["params_total"]).prune(lm, 0.5, CRITERIA["magnitude"], None)
-    folder = pruned.save(tmp_path / "d")
+    folder = save_model(pruned, tmp_path / "d")
     manifest = json.loads((folder / "prunelab.json").read_text())
     name = next(n for n, entry in manifest["slots"].items() if entry["rank"])
     manifest["slots"][name]["rank"] += 1

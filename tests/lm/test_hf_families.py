@@ -10,7 +10,7 @@ import torch
 
 from prunelab.errors import PrunelabError
 from prunelab.lm.export import export_model
-from prunelab.lm.load import load_model
+from prunelab.lm.load import load_model, save_model
 from prunelab.lm.score import sentence_logprobs
 from prunelab.prune.criteria import CRITERIA
 from prunelab.prune.methods import METHODS, make_method
@@ -89,8 +89,9 @@ def deliverables(family_folder, tmp_path_factory):
     lm = load_model(folder)
     base = lm.param_counts()["params_total"]
     out = tmp_path_factory.mktemp(f"deliverables-{family}")
-    return base, {method: load_model(make_method(method, base).prune(lm.clone(), 0.5, CRITERIA["magnitude"], None)
-                                     .save(out / method)) for method in METHODS}
+    return base, {method: load_model(save_model(make_method(method, base).prune(lm.clone(), 0.5, CRITERIA["magnitude"],
+                                                                                  None), out / method))
+                  for method in METHODS}
 
 
 def test_every_method_reaches_half_the_size(deliverables):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from prunelab.lm.load import load_model
+from prunelab.lm.load import load_model, save_model
 from prunelab.lm.score import sentence_logprobs
 from prunelab.prune.run import PruneConfig, run_pruning
 from prunelab.prune.schedules import Schedule
@@ -29,6 +29,6 @@ def test_every_configuration_prunes_every_family(family_lm, small_corpus, criter
         assert torch.all(weight[~mask] == 0) and torch.count_nonzero(weight[mask]) > 0.99 * mask.sum()
     assert bool(last.masks) == (method == "unstructured")
     if criterion == "activation" and incremental:  # one reload per family and method is enough
-        loaded = load_model(last.save(tmp_path / ("d" + last.suffix), {"note": "x"}))
+        loaded = load_model(save_model(last, tmp_path / ("d" + last.suffix), {"note": "x"}))
         assert sentence_logprobs(loaded, SENTENCES) == sentence_logprobs(last, SENTENCES)
         assert loaded.info["note"] == "x" and loaded.param_counts() == last.param_counts()

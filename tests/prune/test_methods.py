@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from prunelab.lm.load import load_model
+from prunelab.lm.load import load_model, save_model
 from prunelab.prune.calibration import calibrate
 from prunelab.prune.criteria import CRITERIA
 from prunelab.prune.methods import LowRank, Structured, Unstructured, make_method
@@ -117,7 +117,7 @@ def test_unstructured_masks_are_monotone_across_stages(family_lm, calib):
 def test_pruned_models_reload_with_identical_outputs(family_lm, calib, method, tmp_path, tokens):
     pruned = make_method(method, family_lm.param_counts()["params_total"]).prune(
         family_lm.clone(), 0.4, CRITERIA["activation"], calib)
-    loaded = load_model(pruned.save(tmp_path / ("p" + pruned.suffix)))
+    loaded = load_model(save_model(pruned, tmp_path / ("p" + pruned.suffix)))
     with torch.no_grad():
         assert torch.equal(logits(loaded, tokens), logits(pruned, tokens))
     assert loaded.param_counts() == pruned.param_counts()

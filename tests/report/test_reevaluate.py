@@ -10,8 +10,8 @@ import pytest
 from prunelab.errors import PrunelabError
 from prunelab.evaluate.evaluator import Benchmark, evaluate_model
 from prunelab.lm.load import load_model
-from prunelab.report import make_report
 from prunelab.report.build import collect
+from prunelab.report.make import make_report
 
 
 @pytest.fixture

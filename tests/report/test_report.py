@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from prunelab.report import make_report
 from prunelab.report.build import collect
+from prunelab.report.make import make_report
 from prunelab.report.wandb_report import SPEC_FILE, build_report, report_spec
 
 

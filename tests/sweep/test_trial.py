@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from prunelab.evaluate.evaluator import Benchmark
-from prunelab.lm.load import load_model
+from prunelab.lm.load import load_model, model_payload
 from prunelab.sweep.spec import parse_spec
 from prunelab.sweep.trial import prune_trial
 
@@ -20,7 +20,7 @@ def test_a_trial_runs_without_ray_and_reports_each_stage_with_a_checkpoint(train
         reports.append((metrics, sorted(p.name for p in Path(folder).iterdir())))
 
     base = load_model(trained_lm[2])
-    prune_trial(config, base.payload(), spec.model_dump(), str(tmp_path), "plain-1", "here/node", None, report)
+    prune_trial(config, model_payload(base), spec.model_dump(), str(tmp_path), "plain-1", "here/node", None, report)
     delivered = [m for m, _ in reports if m["delivered"]]
     assert [m["target_size"] for m in delivered] == [0.6, 0.4] and reports[-1][0]["final"]
     assert all(abs(m["achieved_size"] - m["target_size"]) <= 0.01 and 0 < m["wer"] < 2 for m in delivered)
