@@ -3,8 +3,11 @@ import subprocess
 import sys
 
 import pyarrow.parquet as pq
+import pytest
 
 from prunelab.data.nbest import shipped_nbest_path
+
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
 
 
 def run_cli(*args):

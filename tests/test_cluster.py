@@ -14,6 +14,8 @@ from prunelab import cluster
 from prunelab.errors import PrunelabError
 from prunelab.procs import descendants
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 
 @pytest.fixture
 def two_nodes(tmp_path):

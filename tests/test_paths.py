@@ -13,6 +13,8 @@ from prunelab.lm.presets import resolve_model
 from prunelab.paths import SHIPPED_MODELS_DIR, cached_model_path, home, resolve_spec, shipped_specs
 from prunelab.sweep.spec import load_spec
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 
 def prunelab_cli(*args, cwd, env=None, timeout=600):
     return subprocess.run([sys.executable, "-m", "prunelab.cli", *args], cwd=cwd, capture_output=True, text=True,

@@ -2,7 +2,11 @@
 reports or exported models."""
 from pathlib import Path
 
+import pytest
+
 from prunelab.cli import main
+
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
 
 
 def files_under(*folders: Path):

@@ -22,10 +22,24 @@ import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from prunelab.data.amazon_queen import DEBIAN_PACKAGE, DEBIAN_VERSION, RESOURCE_PATH, Clip, ResourceFile, paired_clips
+import pyarrow.parquet as pq
+
+from prunelab.atomic import atomic_write
+from prunelab.data.amazon_queen import (
+    DEBIAN_PACKAGE,
+    DEBIAN_VERSION,
+    RESOURCE_PATH,
+    Clip,
+    ResourceFile,
+    game_lines,
+    paired_clips,
+)
 from prunelab.data.build_nbest import assemble_shards, write_shard
+from prunelab.data.nbest import nbest_location
 from prunelab.data.text import normalize
+from prunelab.data.whisper import MODELS, model_folder, unique_hypotheses, whisper_nbest
 from prunelab.errors import PrunelabError
+from prunelab.evaluate.wer import word_errors
 from prunelab.paths import home
 
 SOURCE = "amazon-queen"
@@ -95,16 +109,15 @@ def plan_clips(resources: ResourceFile, n_dev: int, n_test: int, seed: int = 0) 
 
 
 def _word_error_rate(reference: str, hypothesis: str) -> float:
-    from prunelab.evaluate.wer import word_errors
-
     return word_errors(reference, hypothesis) / max(len(reference.split()), 1)
 
 
 def decode_clip(resources: ResourceFile, split: str, clip: Clip, recogniser: str) -> tuple[list[dict], str | None]:
     """The N-best rows of one clip, or no rows and why it was dropped."""
-    from faster_whisper.audio import decode_audio
+    from faster_whisper.audio import (
+        decode_audio,  # deferred: the optional [whisper] extra
+    )
 
-    from prunelab.data.whisper import MODELS, unique_hypotheses, whisper_nbest
 
     audio = decode_audio(io.BytesIO(resources.read(clip.name + ".SB")), sampling_rate=SAMPLE_RATE)
     if len(audio) > MAX_SECONDS * SAMPLE_RATE:
@@ -150,7 +163,6 @@ def build_amazon_queen(out: str | Path, recogniser: str = "whisper-base", n_dev:
         import faster_whisper  # noqa: F401
     except ImportError:
         raise PrunelabError("the amazon-queen benchmark needs the extra [whisper]: pip install -e '.[whisper]'") from None
-    from prunelab.data.whisper import model_folder
 
     model_folder(recogniser)  # fetched and checked before any work starts
     resource_path = resource_file()
@@ -185,11 +197,7 @@ def build_game_text(out: str | Path, exclude_nbest: str | Path | None = SOURCE, 
     """The game's dialogue as a plain text file (one line per spoken segment) for `prunelab adapt --corpus`, without
     any line whose normalised text is a reference of `exclude_nbest` (by default the shipped benchmark, dev and test):
     in-domain text that holds none of the utterances it is then evaluated on."""
-    import pyarrow.parquet as pq
 
-    from prunelab.atomic import atomic_write
-    from prunelab.data.amazon_queen import game_lines
-    from prunelab.data.nbest import nbest_location
 
     references: set[str] = set()
     if exclude_nbest is not None:

@@ -77,7 +77,7 @@ def kjv_bible() -> Iterator[Document]:
 
 
 def austen_novels() -> Iterator[Document]:
-    import rdata
+    import rdata  # deferred: the optional [asr] extra
 
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["apt-get", "download", "r-cran-janeaustenr"], cwd=tmp, check=True, capture_output=True)

@@ -26,12 +26,15 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from prunelab.data.benchmarks import RECOGNISERS
 from prunelab.data.nbest import NBEST_SCHEMA
 from prunelab.data.text import load_corpus, normalize
+from prunelab.data.whisper import SYSTEM as WHISPER
+from prunelab.data.whisper import model_folder, unique_hypotheses, whisper_nbest
 
 VOICES = ("slt", "rms", "awb", "kal16")
 TEMPO_RANGE = (0.9, 1.1)
@@ -74,8 +77,7 @@ def plan_utterances(n_dev: int, n_test: int, seed: int = 0, corpus_dir: str | No
 
 def synthesize(utt: Utterance, workdir: str):
     """Speak the reference with flite, tempo-perturb and resample with sox, add white noise; int16 16 kHz."""
-    import numpy as np
-    import soundfile
+    import soundfile  # deferred: the optional [asr] extra
 
     raw, wav = os.path.join(workdir, "raw.wav"), os.path.join(workdir, "16k.wav")
     subprocess.run(["flite", "-voice", utt.voice, "-t", utt.reference, "-o", raw], check=True, capture_output=True)
@@ -93,7 +95,7 @@ _decoders: dict = {}
 
 def _decoder(name: str):
     if name not in _decoders:
-        from pocketsphinx import Decoder
+        from pocketsphinx import Decoder  # deferred: the optional [asr] extra
 
         _decoders[name] = Decoder(loglevel="ERROR")
     return _decoders[name]
@@ -150,8 +152,6 @@ def recognize(utt: Utterance) -> list[dict]:
 def recognize_whisper(utt: Utterance) -> list[dict]:
     """Decode one utterance with Whisper tiny.en; one row per unique normalised hypothesis, in beam order (rank 0 =
     Whisper's best), scored by Whisper's summed token log-prob (which includes its own decoder LM)."""
-    from prunelab.data.whisper import SYSTEM as WHISPER
-    from prunelab.data.whisper import unique_hypotheses, whisper_nbest
 
     with tempfile.TemporaryDirectory() as workdir:
         audio = synthesize(utt, workdir)
@@ -196,7 +196,6 @@ def build_nbest(out: str | Path, n_dev: int = 600, n_test: int = 3200, workers: 
     if recogniser not in RECOGNISERS:
         raise ValueError(f"unknown recogniser {recogniser!r}; expected one of {', '.join(RECOGNISERS)}")
     if recogniser == "whisper":
-        from prunelab.data.whisper import model_folder
 
         model_folder()  # the weights are there and are the pinned ones, before any work starts
     out = Path(out)

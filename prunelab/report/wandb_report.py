@@ -36,7 +36,7 @@ def report_spec(data: ReportData, entity: str | None = None) -> dict:
 
 def build_report(spec: dict):
     """The wandb_workspaces Report described by `spec` (built locally; nothing is sent)."""
-    import wandb_workspaces.reports.v2 as wr
+    import wandb_workspaces.reports.v2 as wr  # deferred: wandb-workspaces takes seconds to import
 
     if not spec.get("entity"):
         raise PrunelabError("a W&B Report needs an entity (your W&B user or team): pass --wandb-entity")

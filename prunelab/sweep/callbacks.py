@@ -5,7 +5,7 @@ from ray import tune
 
 from prunelab.faults import fault_point
 from prunelab.record import METRIC_KEYS, SCHEDULE_KEYS, reconstruction_of, recovery_of
-from prunelab.sweep.store import read_trial_rows, write_trial_rows
+from prunelab.sweep.store import read_results, read_trial_rows, write_trial_rows
 from prunelab.sweep.trial import trial_config
 
 
@@ -70,7 +70,7 @@ class WandbRunsCallback(tune.Callback):
         self._runs: dict[str, object] = {}
 
     def _run(self, trial):
-        import wandb
+        import wandb  # deferred: wandb takes seconds to import
 
         if trial.trial_id not in self._runs:
             self._runs[trial.trial_id] = wandb.init(
@@ -99,7 +99,7 @@ class WandbRunsCallback(tune.Callback):
         self._finish(trial, 1)
 
     def on_experiment_end(self, trials, **info):
-        import wandb
+        import wandb  # deferred: wandb takes seconds to import
 
         for trial in trials:  # trials left unfinished (interrupted sweep): their runs are closed, resumable later
             self._finish(trial, 1)
@@ -123,8 +123,6 @@ class ProgressCallback(tune.Callback):
         self._print(trials, finished=trial)
 
     def _print(self, trials, finished=None) -> None:
-        from prunelab.sweep.store import read_results
-
         done = sum(t.status in ("TERMINATED", "ERROR") or t is finished for t in trials)
         running = sum(t.status == "RUNNING" and t is not finished for t in trials)
         rows = read_results(self.sweep_dir).to_pylist()

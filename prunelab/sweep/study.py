@@ -29,8 +29,8 @@ from prunelab.sweep.folder import study_path
 
 
 def journal_storage(path: Path):
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+    from optuna.storages import JournalStorage  # deferred: optuna takes seconds to import
+    from optuna.storages.journal import JournalFileBackend  # deferred: optuna takes seconds to import
 
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
@@ -60,7 +60,7 @@ class SweepSearch(OptunaSearch):
 
     def _close_orphans(self, known: set[int]) -> None:
         """Study trials still RUNNING that no Tune trial will complete: marked FAIL, with the reason."""
-        from optuna.trial import TrialState
+        from optuna.trial import TrialState  # deferred: optuna takes seconds to import
 
         storage_ = self._ot_study._storage
         for trial in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

@@ -53,8 +53,8 @@ def trial_device(gpus: float) -> str:
 
 def run_trial(config: dict, base: dict, spec: dict, sweep_dir: str) -> None:
     """Tune's function trainable: `prune_trial` with Tune's trial id, checkpoint and report."""
-    import ray
-    from ray import tune
+    import ray  # deferred: ray takes seconds to import
+    from ray import tune  # deferred: ray takes seconds to import
 
     checkpoint = tune.get_checkpoint()
     # host name and Ray node ID: several Ray nodes may share one host

@@ -6,10 +6,18 @@ import shutil
 from pathlib import Path
 
 from prunelab import storage
+from prunelab.data.nbest import load_nbest
+from prunelab.data.text import load_corpus
 from prunelab.errors import PrunelabError
 from prunelab.faults import fault_point
+from prunelab.lm.load import load_model, model_payload
+from prunelab.sweep.callbacks import ProgressCallback, ResultsStoreCallback, WandbRunsCallback
 from prunelab.sweep.folder import holds_sweep, read_spec, sweep_dir_for, wandb_dir, write_spec
+from prunelab.sweep.space import OptunaSpace, grid_configs
 from prunelab.sweep.spec import SEARCH_METRIC, SweepSpec
+from prunelab.sweep.store import read_results
+from prunelab.sweep.study import NSGAIISampler, make_searcher, restored_search_alg
+from prunelab.sweep.trial import run_trial
 from prunelab.sweep.warm_start import load_warm_start
 
 WANDB_HEADER_BYTES = 7  # an offline run file holding nothing but its header
@@ -34,7 +42,7 @@ def _wandb_env(sweep_dir: str, mode: str) -> dict[str, str]:
 
 
 def _init_ray(address: str | None, env: dict[str, str]) -> None:
-    import ray
+    import ray  # deferred: ray takes seconds to import
 
     os.environ.update(env)
     # Ray starts workers at niceness 15; trials are the sweep's main work and must not yield the CPU to
@@ -53,11 +61,9 @@ def _init_ray(address: str | None, env: dict[str, str]) -> None:
 def _search(spec: SweepSpec, sweep_dir: str, warm_trials: list = ()):
     """The searcher (None for a grid): Optuna's sampler in Ray's OptunaSearch, its study in the sweep folder's
     journal file (prunelab/sweep/study.py), warm-started from `warm_trials`."""
-    import optuna
-    from ray.tune.search import ConcurrencyLimiter
+    import optuna  # deferred: optuna takes seconds to import
+    from ray.tune.search import ConcurrencyLimiter  # deferred: ray takes seconds to import
 
-    from prunelab.sweep.space import OptunaSpace
-    from prunelab.sweep.study import NSGAIISampler, make_searcher
 
     if spec.search == "grid":
         return None
@@ -75,9 +81,8 @@ def _search(spec: SweepSpec, sweep_dir: str, warm_trials: list = ()):
 
 def sweep_finished(sweep_dir: str) -> bool:
     """Whether every trial the spec asks for exists in Tune's saved state and has terminated."""
-    from ray.tune import ExperimentAnalysis
+    from ray.tune import ExperimentAnalysis  # deferred: ray takes seconds to import
 
-    from prunelab.sweep.space import grid_configs
 
     spec = read_spec(sweep_dir)
     expected = len(grid_configs(spec)) if spec.search == "grid" else spec.num_samples
@@ -91,9 +96,6 @@ def sweep_finished(sweep_dir: str) -> bool:
 def load_inputs(spec: SweepSpec):
     """The base model (its adapter), after checking that the base, the corpus and the N-best file load:
     bad input is refused before anything is written or started."""
-    from prunelab.data.nbest import load_nbest
-    from prunelab.data.text import load_corpus
-    from prunelab.lm.load import load_model
 
     model = load_model(spec.base)
     load_corpus(spec.data.corpus)
@@ -102,10 +104,8 @@ def load_inputs(spec: SweepSpec):
 
 
 def _trainable(spec: SweepSpec, sweep_dir: str, model):
-    from ray import tune
+    from ray import tune  # deferred: ray takes seconds to import
 
-    from prunelab.lm.load import model_payload
-    from prunelab.sweep.trial import run_trial
 
     trainable = tune.with_parameters(run_trial, base=model_payload(model), spec=spec.model_dump(),
                                      sweep_dir=str(sweep_dir))
@@ -116,8 +116,6 @@ def _trainable(spec: SweepSpec, sweep_dir: str, model):
 
 
 def _callbacks(spec: SweepSpec, sweep_dir: str) -> list:
-    from prunelab.sweep.callbacks import ProgressCallback, ResultsStoreCallback, WandbRunsCallback
-
     callbacks = [ResultsStoreCallback(spec.name, str(sweep_dir)), ProgressCallback(spec, str(sweep_dir))]
     if spec.wandb.mode != "disabled":
         callbacks.append(WandbRunsCallback(spec.wandb.project, spec.name, spec.wandb.mode, str(wandb_dir(sweep_dir)),
@@ -126,7 +124,7 @@ def _callbacks(spec: SweepSpec, sweep_dir: str) -> list:
 
 
 def _run_config(spec: SweepSpec, sweep_dir: str):
-    from ray import tune
+    from ray import tune  # deferred: ray takes seconds to import
 
     return tune.RunConfig(name=spec.name, storage_path=storage.absolute(spec.storage), callbacks=_callbacks(spec, sweep_dir),
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
@@ -149,10 +147,9 @@ def run_sweep(spec: SweepSpec, address: str | None = None):
 
 
 def _fit_new(spec: SweepSpec, sweep_dir: str, model, address: str | None, warm_trials: list = ()):
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
+    from ray import tune  # deferred: ray takes seconds to import
+    from ray.tune.schedulers import ASHAScheduler  # deferred: ray takes seconds to import
 
-    from prunelab.sweep.space import grid_configs
 
     _init_ray(address, _wandb_env(sweep_dir, spec.wandb.mode))
     try:
@@ -168,7 +165,7 @@ def _fit_new(spec: SweepSpec, sweep_dir: str, model, address: str | None, warm_t
                            run_config=_run_config(spec, sweep_dir))
         return tuner.fit()
     finally:
-        import ray
+        import ray  # deferred: ray takes seconds to import
 
         ray.shutdown()
 
@@ -177,11 +174,9 @@ def resume_sweep(sweep_dir: str, address: str | None = None):
     """Continue an interrupted sweep: finished trials are kept, unfinished ones continue from their last
     stage checkpoint, errored ones are resumed, and the searcher (with its Optuna history) is restored.
     A sweep interrupted before Tune recorded anything (and before any result) starts from its saved spec."""
-    from ray import tune
-    from ray.tune.search import ConcurrencyLimiter
+    from ray import tune  # deferred: ray takes seconds to import
+    from ray.tune.search import ConcurrencyLimiter  # deferred: ray takes seconds to import
 
-    from prunelab.sweep.store import read_results
-    from prunelab.sweep.study import restored_search_alg
 
     spec = read_spec(sweep_dir)
     model = load_inputs(spec)
@@ -202,6 +197,22 @@ def resume_sweep(sweep_dir: str, address: str | None = None):
             raise PrunelabError(f"resuming {sweep_dir} did not restore its searcher (got {type(restored).__name__})")
         return tuner.fit()
     finally:
-        import ray
+        import ray  # deferred: ray takes seconds to import
 
         ray.shutdown()
+
+
+def run_or_resume(spec: SweepSpec, log=print) -> str:
+    """Run the sweep, continue it if an earlier run of it was interrupted, or leave a finished one as it is (the
+    demo's behaviour on every call); returns what it did: "ran", "resumed" or "finished"."""
+    sweep_dir = sweep_dir_for(spec)
+    if not holds_sweep(sweep_dir):
+        log(f"running the sweep {spec.name} into {sweep_dir}")
+        run_sweep(spec)
+        return "ran"
+    if sweep_finished(sweep_dir):
+        log(f"the sweep in {sweep_dir} has finished (delete that folder to run it again)")
+        return "finished"
+    log(f"resuming the unfinished sweep in {sweep_dir}")
+    resume_sweep(sweep_dir)
+    return "resumed"

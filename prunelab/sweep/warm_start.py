@@ -16,7 +16,11 @@ from prunelab.errors import PrunelabError
 from prunelab.lm.presets import resolve_model
 from prunelab.record import reconstruction_of, recovery_of
 from prunelab.sweep.folder import SPEC_FILE, read_spec
+from prunelab.sweep.query import find_sweep
+from prunelab.sweep.space import OptunaSpace
 from prunelab.sweep.spec import SEARCH_METRIC, SweepSpec
+from prunelab.sweep.store import read_results
+from prunelab.sweep.study import target_sizes
 
 
 class OutsideSpace(Exception):
@@ -39,17 +43,17 @@ class ReplayTrial:
         return value
 
     def suggest_categorical(self, name, choices):
-        from optuna.distributions import CategoricalDistribution
+        from optuna.distributions import CategoricalDistribution  # deferred: optuna takes seconds to import
 
         return self._take(name, CategoricalDistribution(list(choices)), lambda v: v in choices)
 
     def suggest_int(self, name, low, high, step=1, log=False):
-        from optuna.distributions import IntDistribution
+        from optuna.distributions import IntDistribution  # deferred: optuna takes seconds to import
 
         return self._take(name, IntDistribution(low, high, step=step, log=log), lambda v: low <= v <= high)
 
     def suggest_float(self, name, low, high, step=None, log=False):
-        from optuna.distributions import FloatDistribution
+        from optuna.distributions import FloatDistribution  # deferred: optuna takes seconds to import
 
         return self._take(name, FloatDistribution(low, high, step=step, log=log), lambda v: low <= v <= high)
 
@@ -77,7 +81,6 @@ def _same_base(earlier: str, new: str) -> bool:
 def earlier_trials(sweep_dir: str) -> list[dict]:
     """One record per completed trial of a sweep: its config from the results store and its objectives (means
     over its deliverables, as the searcher saw them)."""
-    from prunelab.sweep.store import read_results
 
     trials: dict[str, list[dict]] = {}
     for row in read_results(sweep_dir).drop_columns(["utt_errors"]).to_pylist():
@@ -103,8 +106,6 @@ def earlier_trials(sweep_dir: str) -> list[dict]:
 
 def fit_trial(record: dict, spec: SweepSpec):
     """(params, distributions) of an earlier trial in the new space, or OutsideSpace naming why it does not fit."""
-    from prunelab.sweep.space import OptunaSpace
-    from prunelab.sweep.study import target_sizes
 
     replay = ReplayTrial(record["config"])
     constants = OptunaSpace(spec)(replay)
@@ -121,9 +122,8 @@ def fit_trial(record: dict, spec: SweepSpec):
 
 def load_warm_start(spec: SweepSpec) -> WarmStart:
     """The earlier sweeps' trials that fit the spec's search space, as complete Optuna trials."""
-    from optuna.trial import create_trial
+    from optuna.trial import create_trial  # deferred: optuna takes seconds to import
 
-    from prunelab.sweep.query import find_sweep
 
     warm = WarmStart()
     if not spec.warm_start:

@@ -9,6 +9,8 @@ from prunelab.data.amazon_queen import Clip
 from prunelab.data.build_amazon_queen import split_by_scene
 from prunelab.data.text import normalize
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 
 def _clips():
     clips = []

@@ -5,6 +5,8 @@ import pytest
 
 from prunelab.data.nbest import load_nbest, nbest_location, shipped_nbest_path
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 
 def test_the_whisper_benchmark_ships_and_is_selected_by_name():
     nbest = load_nbest("whisper")

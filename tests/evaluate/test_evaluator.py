@@ -6,6 +6,8 @@ from prunelab.data.nbest import load_nbest
 from prunelab.evaluate.evaluator import Benchmark, evaluate_model
 from prunelab.evaluate.rescore import NBestMatrix
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 DOCUMENTED_KEYS = {"params_total", "params_embedding", "params_blocks", "ppl_valid", "ppl_test", "wer", "wer_ci_low",
                    "wer_ci_high", "wer_1best", "wer_diff_1best", "wer_oracle", "n_test_utts", "n_test_words", "tokens_per_s", "trigram"}
 

@@ -18,6 +18,8 @@ from prunelab.lm.hf_load import load_hf_model
 from prunelab.lm.lora import adapter_tensors, add_lora, apply_adapter, merge_lora
 from prunelab.lm.score import perplexity
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 PRUNELAB = [sys.executable, "-m", "prunelab.cli"]
 
 

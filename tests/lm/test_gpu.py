@@ -7,7 +7,7 @@ from prunelab.lm.score import sentence_logprobs
 from prunelab.prune.run import PruneConfig, run_pruning
 from prunelab.sweep.trial import trial_device
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")]
 
 SENTENCES = ["the cat sat on the mat", "of the people by the people"]
 

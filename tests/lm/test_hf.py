@@ -14,6 +14,8 @@ from prunelab.lm.score import perplexity, sentence_logprobs
 from prunelab.prune.criteria import CRITERIA
 from prunelab.prune.methods import make_method
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 SENTENCES = ["the cat sat on the mat", "of the people by the people for the people", "a"]
 
 PLAIN_TRANSFORMERS = """

@@ -16,6 +16,8 @@ from prunelab.prune.criteria import CRITERIA
 from prunelab.prune.methods import METHODS, make_method
 from prunelab.prune.size import SIZE_TOLERANCE
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 SENTENCES = ["the cat sat on the mat", "of the people by the people for the people", "a"]
 # the families (HF_FAMILIES in tests/conftest.py) and the layout each is recognised as
 LAYOUTS = {"llama": "llama", "mistral": "llama", "qwen2": "llama", "qwen3": "llama", "phi3": "phi3", "gemma": "llama",

@@ -6,6 +6,8 @@ from prunelab.lm.model import LMConfig, TransformerLM
 from prunelab.lm.tokenizer import WordTokenizer
 from prunelab.lm.train import TrainConfig, lr_at, summed_output_loss
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 
 def test_training_lowers_validation_perplexity(trained_lm):
     from prunelab.lm.checkpoint import load_checkpoint

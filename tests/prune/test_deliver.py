@@ -11,6 +11,8 @@ from prunelab.prune.deliver import prune_and_save
 from prunelab.prune.run import PruneConfig
 from prunelab.prune.schedules import Schedule
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 
 @pytest.fixture(scope="module")
 def bench(small_corpus):

@@ -8,6 +8,8 @@ from prunelab.lm.score import sentence_logprobs
 from prunelab.prune.run import PruneConfig, run_pruning
 from prunelab.prune.schedules import Schedule
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 SENTENCES = ["the cat sat on the mat", "a quick test of the model", "of the people by the people"]
 
 

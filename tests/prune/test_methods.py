@@ -8,6 +8,8 @@ from prunelab.prune.criteria import CRITERIA
 from prunelab.prune.methods import LowRank, Structured, Unstructured, make_method
 from prunelab.prune.size import SIZE_TOLERANCE
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 
 def logits(lm, tokens):
     return lm.decode(lm.hidden(tokens))

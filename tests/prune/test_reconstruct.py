@@ -8,6 +8,8 @@ from prunelab.prune.criteria import CRITERIA
 from prunelab.prune.methods import make_method
 from prunelab.prune.reconstruct import _bias, _low_rank, _masked, _Moments, _solve, reconstruct
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 
 def _moments(x, y):
     moments = _Moments.empty(x.shape[1], y.shape[1], x.device)

@@ -4,6 +4,8 @@ import torch
 from prunelab.prune.run import PruneConfig, Resume, run_pruning
 from prunelab.prune.schedules import Schedule
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 
 def test_incremental_run_delivers_each_size_once_in_decreasing_order(trained_lm, small_corpus):
     model, vocab, _ = trained_lm

@@ -1,5 +1,9 @@
 """Report data built from result rows: Optuna's parameter importances over searched schedule shapes."""
+import pytest
+
 from prunelab.report.build import _importances
+
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
 
 
 def incremental_row(trial_id, shape, stages, exponent, budget_split, lr, wer, method="lowrank"):

@@ -13,6 +13,8 @@ from prunelab.lm.load import load_model
 from prunelab.report.build import collect
 from prunelab.report.make import make_report
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 
 @pytest.fixture
 def sweep_copy(finished_sweep, tmp_path):

@@ -12,6 +12,8 @@ from prunelab.report.build import collect
 from prunelab.report.make import make_report
 from prunelab.report.wandb_report import SPEC_FILE, build_report, report_spec
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 
 @pytest.fixture(scope="module")
 def report(finished_sweep, tmp_path_factory):

@@ -1,8 +1,11 @@
 """ASHA on a real local Ray: trials whose perplexity lags after a stage are stopped and marked so in the store."""
 import pandas as pd
+import pytest
 
 from prunelab.sweep.spec import parse_spec
 from prunelab.sweep.tuner import run_sweep
+
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
 
 
 def test_asha_stops_lagging_trials_and_the_store_marks_them(trained_lm, tmp_path):

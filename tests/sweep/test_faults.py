@@ -13,6 +13,8 @@ import yaml
 
 from prunelab.cli import main
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 SPEC = dict(name="f", data={"eval_test_utts": 20}, target_sizes=[0.6, 0.4], criteria=["magnitude", "activation"],
             methods=["lowrank"], schedulers=["oneshot", "incremental"], schedule={"stages": {"low": 2, "high": 2}},
             finetune_steps=2, calibration_sequences=4, search="random", num_samples=3, max_concurrent=1,

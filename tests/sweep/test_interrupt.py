@@ -7,10 +7,13 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 import yaml
 
 from prunelab.cli import main
 from prunelab.sweep.tuner import sweep_finished
+
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
 
 SPEC = dict(name="i", data={"eval_test_utts": 20}, target_sizes=[0.5], criteria=["magnitude"], methods=["lowrank"],
             schedulers=["oneshot"], finetune_steps=2, calibration_sequences=4, search="random", num_samples=3,

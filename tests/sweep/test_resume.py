@@ -7,9 +7,12 @@ import time
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 from prunelab.sweep.store import read_trial_rows
 from prunelab.sweep.tuner import resume_sweep
+
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
 
 SPEC = dict(name="k", data={"eval_test_utts": 20}, target_sizes=[0.5], criteria=["magnitude"], methods=["lowrank"],
             schedulers=["oneshot"], finetune_steps=2, calibration_sequences=4, search="random", num_samples=3,

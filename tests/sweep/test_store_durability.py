@@ -7,8 +7,11 @@ import sys
 
 import duckdb
 import pandas as pd
+import pytest
 
 from prunelab.sweep.store import read_results
+
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
 
 WRITER = """
 import sys

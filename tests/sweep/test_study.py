@@ -10,6 +10,8 @@ import pytest
 from prunelab.cli import main
 from prunelab.sweep.folder import STUDY_FILE
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 
 def test_searched_sweep_keeps_its_study_in_the_sweep_folder(finished_sweep, study_matches_results):
     spec, folder = finished_sweep

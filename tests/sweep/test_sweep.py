@@ -5,8 +5,11 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from prunelab.sweep.query import best_configs
+
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
 
 
 def test_every_trial_writes_one_row_per_delivered_size(finished_sweep):

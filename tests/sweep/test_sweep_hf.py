@@ -11,6 +11,8 @@ import pytest
 from prunelab.lm.load import load_model
 from prunelab.lm.score import sentence_logprobs
 
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
+
 SENTENCES = ["the cat sat on the mat", "of the people"]
 
 

@@ -1,10 +1,14 @@
 """The trial body without Ray (`prune_trial`): what benchmarks/gpu_check.sh runs on a machine without Ray."""
 from pathlib import Path
 
+import pytest
+
 from prunelab.evaluate.evaluator import Benchmark
 from prunelab.lm.load import load_model, model_payload
 from prunelab.sweep.spec import parse_spec
 from prunelab.sweep.trial import prune_trial
+
+pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
 
 
 def test_a_trial_runs_without_ray_and_reports_each_stage_with_a_checkpoint(trained_lm, tmp_path):
