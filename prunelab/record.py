@@ -28,6 +28,9 @@ FIELDS = (
     Field("target_size", pa.float64(), "metric"), Field("achieved_size", pa.float64(), "metric"),
     Field("params_total", pa.int64(), "metric"), Field("ppl_valid", pa.float64(), "metric"),
     Field("wer", pa.float64(), "metric"), Field("wer_ci_low", pa.float64(), "metric"),
+    # the guard (prunelab.evaluate.guard): the recogniser's 1-best kept because the LM's dev gain did not hold up,
+    # and the WER at the dev-tuned weights without the guard (rows written before it: null)
+    Field("kept_1best", pa.bool_(), "metric"), Field("wer_unguarded", pa.float64(), "metric"),
     Field("wer_ci_high", pa.float64(), "metric"), Field("utt_errors", pa.list_(pa.int32()), "metric"),
     Field("speed_ratio", pa.float64(), "metric"), Field("flop_ratio", pa.float64(), "metric"),
     Field("scoring_precision", pa.string(), "metric"),  # the precision its N-best lists were scored in
@@ -61,5 +64,6 @@ SCHEMA = pa.schema([(f.name, f.type) for f in FIELDS])
 SCHEDULE_KEYS = ("shape", "stages", "exponent", "budget_split", "lr")  # config fields of incremental trials
 METRIC_KEYS = tuple(f.name for f in FIELDS if f.role == "metric")
 # the figures of `evaluate_model` that a deliverable's record carries
-EVALUATION_KEYS = ("params_total", "ppl_valid", "wer", "wer_ci_low", "wer_ci_high", "utt_errors", "speed_ratio",
+EVALUATION_KEYS = ("params_total", "ppl_valid", "wer", "wer_ci_low", "wer_ci_high", "kept_1best", "wer_unguarded",
+                   "utt_errors", "speed_ratio",
                    "scoring_precision")

@@ -14,7 +14,17 @@ def format_report(name: str, m: dict) -> str:
              f"scored in {m['scoring_precision']}]",
              f"  recogniser      1-best {100 * m['wer_1best']:.2f}%   oracle {100 * m['wer_oracle']:.2f}%   ({m['system']}); "
              f"model - 1-best {100 * m['wer_diff_1best']:+.2f} points ({100 * m['wer_diff_1best_ci_low']:+.2f} to "
-             f"{100 * m['wer_diff_1best_ci_high']:+.2f})"]
+             f"{100 * m['wer_diff_1best_ci_high']:+.2f})",
+             "  guard           " + (f"the LM's dev gain did not hold up (cross-validated, "
+                                      f"{100 * m['wer_dev_cv_diff_1best']:+.2f} points): the 1-best is kept; rescored "
+                                      f"at the tuned weights it would be {100 * m['wer_unguarded']:.2f}%"
+                                      if m["kept_1best"] else
+                                      f"the LM's dev gain holds up (cross-validated, {100 * m['wer_dev_cv_diff_1best']:+.2f} "
+                                      f"points, {100 * m['wer_dev_cv_diff_1best_ci_low']:+.2f} to "
+                                      f"{100 * m['wer_dev_cv_diff_1best_ci_high']:+.2f})"),
+             f"  no-LM reference WER {100 * m['wer_nolm']:.2f}% (insertion weight tuned on dev, no LM); model - no-LM "
+             f"{100 * m['wer_diff_nolm']:+.2f} points ({100 * m['wer_diff_nolm_ci_low']:+.2f} to "
+             f"{100 * m['wer_diff_nolm_ci_high']:+.2f})"]
     if "trigram" in m:
         t = m["trigram"]
         lines.append(f"  KN trigram      valid ppl {t['ppl_valid']:.1f}   test ppl {t['ppl_test']:.1f}   WER {100 * t['wer']:.2f}% "

@@ -12,6 +12,7 @@ import torch
 from prunelab.data.nbest import NBestSet, load_nbest
 from prunelab.data.text import Corpus, load_corpus
 from prunelab.errors import PrunelabError
+from prunelab.evaluate.guard import Guard, guard, no_lm_weights
 from prunelab.evaluate.rescore import NBestMatrix, Weights, chosen_errors, tune_weights
 from prunelab.evaluate.speed import measure_speed
 from prunelab.evaluate.wer import bootstrap_wer_ci, paired_bootstrap_diff, wer
@@ -110,16 +111,23 @@ class RescoringResult:
     weights: Weights
     dev_wer: float
     test_lm: np.ndarray
+    guard: Guard  # whether the LM's gain over the 1-best holds up on dev (prunelab.evaluate.guard)
 
     def test_errors(self, matrix: NBestMatrix, weights: Weights | None = None) -> np.ndarray:
+        """Errors per test utterance at the dev-tuned (or given) weights, the guard not applied."""
         return chosen_errors(matrix, self.test_lm, weights or self.weights)
+
+    def guarded_errors(self, matrix: NBestMatrix) -> np.ndarray:
+        """Errors per test utterance as deployed: the rescored choice where the guard keeps the LM, else the
+        recogniser's 1-best."""
+        return self.test_errors(matrix) if self.guard.use_lm else matrix.errors[:, 0]
 
 
 def rescore(bench: Benchmark, scorer: Scorer) -> RescoringResult:
     dev_lm = bench.dev.lm_matrix(scorer(bench.dev.texts))
     test_lm = bench.test.lm_matrix(scorer(bench.test.texts))
     weights, dev_wer = tune_weights(bench.dev, dev_lm)
-    return RescoringResult(weights, dev_wer, test_lm)
+    return RescoringResult(weights, dev_wer, test_lm, guard(bench.dev, dev_lm))
 
 
 def wer_figures(bench: Benchmark, errors: np.ndarray) -> dict:
@@ -153,9 +161,11 @@ def evaluate_model(model: ModelAdapter, bench: Benchmark, *, vs: ModelAdapter | 
     if test_perplexity:
         result["ppl_test"] = perplexity(model, bench.corpus.test, precision=scoring_precision)
     own = rescore(bench, neural_scorer(model, scoring, scoring_precision))
-    own_errors = own.test_errors(test)
+    own_errors = own.guarded_errors(test)
     result.update(wer_figures(bench, own_errors))
     result["utt_errors"] = [int(e) for e in own_errors]  # word errors per test utterance: paired comparisons later
+    result.update(own.guard.to_dict())
+    result["wer_unguarded"] = wer(own.test_errors(test), test.ref_words)
     result.update({
         "lm_scale": own.weights.lm_scale, "word_insertion": own.weights.word_insertion, "wer_dev": own.dev_wer,
         "wer_1best": wer(test.errors[:, 0], test.ref_words),
@@ -166,24 +176,33 @@ def evaluate_model(model: ModelAdapter, bench: Benchmark, *, vs: ModelAdapter | 
     # does rescoring beat the recogniser's own first hypothesis? (paired over test utterances)
     diff, interval = paired_bootstrap_diff(own_errors, test.errors[:, 0], test.ref_words)
     result.update({"wer_diff_1best": diff, "wer_diff_1best_ci_low": interval.low, "wer_diff_1best_ci_high": interval.high})
+    # the no-LM reference: the recogniser's scores with an insertion weight tuned the same way, no LM
+    no_lm = chosen_errors(test, np.zeros(test.mask.shape), no_lm_weights(bench.dev))
+    diff, interval = paired_bootstrap_diff(own_errors, no_lm, test.ref_words)
+    result.update({"wer_nolm": wer(no_lm, test.ref_words), "wer_diff_nolm": diff, "wer_diff_nolm_ci_low": interval.low,
+                   "wer_diff_nolm_ci_high": interval.high})
     if trigram:
         kn = KneserNeyTrigram(trigram_vocab(model, bench), bench.corpus.train)
         kn_rescored = rescore(bench, sentence_scorer(kn.sentence_logprobs))
-        kn_errors = kn_rescored.test_errors(test)
+        kn_errors = kn_rescored.guarded_errors(test)
         result["trigram"] = {"ppl_valid": kn.perplexity(bench.corpus.valid), "ppl_test": kn.perplexity(bench.corpus.test),
-                             **wer_figures(bench, kn_errors)}
+                             **wer_figures(bench, kn_errors), **kn_rescored.guard.to_dict(),
+                             "wer_unguarded": wer(kn_rescored.test_errors(test), test.ref_words)}
         diff, interval = paired_bootstrap_diff(own_errors, kn_errors, test.ref_words)
         result["trigram"].update({"wer_diff": diff, "wer_diff_ci_low": interval.low, "wer_diff_ci_high": interval.high})
     if vs is not None:
         other = rescore(bench, neural_scorer(vs, scoring, scoring_precision))
-        frozen = own.test_errors(test, other.weights)  # both at the reference model's dev-tuned weights
-        other_errors = other.test_errors(test)
-        diff, interval = paired_bootstrap_diff(frozen, other_errors, test.ref_words)
+        # the two LMs at the reference model's dev-tuned weights (a comparison of LMs: no guard), then each as
+        # deployed (its own weights, the guard applied)
+        frozen, other_unguarded = own.test_errors(test, other.weights), other.test_errors(test)
+        diff, interval = paired_bootstrap_diff(frozen, other_unguarded, test.ref_words)
+        other_errors = other.guarded_errors(test)
         retuned_diff, retuned = paired_bootstrap_diff(own_errors, other_errors, test.ref_words)
         result.update({
             "wer_diff": diff, "wer_diff_ci_low": interval.low, "wer_diff_ci_high": interval.high,
             "vs": {"ppl_valid": perplexity(vs, bench.corpus.valid, precision=scoring_precision), **wer_figures(bench, other_errors),
                    "lm_scale": other.weights.lm_scale, "word_insertion": other.weights.word_insertion,
+                   "kept_1best": not other.guard.use_lm, "wer_unguarded": wer(other_unguarded, test.ref_words),
                    "wer_frozen": wer(frozen, test.ref_words), "wer_diff_retuned": retuned_diff,
                    "wer_diff_retuned_ci_low": retuned.low, "wer_diff_retuned_ci_high": retuned.high},
         })

@@ -14,6 +14,7 @@ import numpy as np
 from prunelab import storage
 from prunelab.errors import PrunelabError
 from prunelab.evaluate.evaluator import Benchmark, evaluate_model
+from prunelab.evaluate.guard import GUARD_VERSION
 from prunelab.lm.load import load_model
 from prunelab.record import SCHEDULE_KEYS
 from prunelab.report.findings import Finding, OneBestGain, all_findings, one_best_gain
@@ -58,7 +59,7 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_b
 
     location = storage.join(cache_folder(sweep_dir, bench) if other_benchmark else sweep_dir, REFERENCE_FILE)
     key = {"base": str(spec.base), "n_test_utts": len(bench.test.texts), "nbest_system": bench.nbest.system,
-           "n_valid_sentences": len(bench.corpus.valid), "n_dev_utts": len(bench.dev.texts)}
+           "n_valid_sentences": len(bench.corpus.valid), "n_dev_utts": len(bench.dev.texts), "guard": GUARD_VERSION}
     if precision != "fp32":  # figures cached before the precision was a choice were fp32
         key["scoring_precision"] = precision
     if storage.exists(location):
@@ -71,7 +72,8 @@ def reference_figures(sweep_dir: str, spec: SweepSpec, bench, log=print, other_b
                             scoring_precision=precision)
     figures = {"key": key,
                "base": {k: result[k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid", "params_total",
-                                               "wer_1best", "utt_errors")},
+                                               "wer_1best", "utt_errors", "kept_1best", "wer_unguarded", "wer_nolm",
+                                               "wer_diff_nolm", "wer_diff_nolm_ci_low", "wer_diff_nolm_ci_high")},
                "trigram": {k: result["trigram"][k] for k in ("wer", "wer_ci_low", "wer_ci_high", "ppl_valid")}}
     text = json.dumps(figures, indent=2).encode()
     storage.write(location, lambda handle: handle.write(text))

@@ -14,10 +14,11 @@ import re
 from prunelab import storage
 from prunelab.errors import PrunelabError
 from prunelab.evaluate.evaluator import evaluate_model
+from prunelab.evaluate.guard import GUARD_VERSION
 from prunelab.lm.load import load_model
 
 EVALUATIONS = "evaluations"
-REEVALUATED_KEYS = ("wer", "wer_ci_low", "wer_ci_high", "utt_errors")
+REEVALUATED_KEYS = ("wer", "wer_ci_low", "wer_ci_high", "kept_1best", "wer_unguarded", "utt_errors")
 
 
 def _cache_name(row: dict) -> str:
@@ -26,7 +27,7 @@ def _cache_name(row: dict) -> str:
 
 def benchmark_key(bench) -> dict:
     return {"nbest_system": bench.nbest.system, "n_test_utts": len(bench.test.texts),
-            "n_valid_sentences": len(bench.corpus.valid)}
+            "n_valid_sentences": len(bench.corpus.valid), "guard": GUARD_VERSION}
 
 
 def cache_folder(sweep_dir: str, bench) -> str:

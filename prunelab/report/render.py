@@ -54,7 +54,11 @@ def _pareto_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
 
 
 def _wer_cell(r: dict) -> str:
-    return f"{_pct(r['wer'])} ({_pct(r['wer_ci_low'])}-{_pct(r['wer_ci_high'])})"
+    """WER and its interval; where the guard kept the recogniser's 1-best, so marked with the rescored figure."""
+    cell = f"{_pct(r['wer'])} ({_pct(r['wer_ci_low'])}-{_pct(r['wer_ci_high'])})"
+    if r.get("kept_1best"):
+        cell += f" [1-best kept by the guard; rescored {_pct(r['wer_unguarded'])}]"
+    return cell
 
 
 def _ppl(value) -> str:
@@ -127,7 +131,31 @@ def _context_lines(data: ReportData) -> list[str]:
         f"{_ppl(trigram.get('ppl_valid'))}"
         + (f"; the recogniser's own first hypothesis (no LM rescoring): WER {_pct(base['wer_1best'])}."
            if "wer_1best" in base else "."),
+        *_guard_lines(data),
     ]
+
+
+def _guard_lines(data: ReportData) -> list[str]:
+    """What the guard and the no-LM reference (prunelab.evaluate.guard) say about this report's figures."""
+    base = data.references["base"]
+    if "wer_nolm" not in base:
+        return []
+    delivered = [r for r in data.rows if r["wer"] is not None and r["target_size"] is not None]
+    guarded = [r for r in delivered if r.get("kept_1best")]
+    unknown = [r for r in delivered if r.get("kept_1best") is None]
+    lines = [f"No-LM reference (the recogniser's scores with a word-insertion weight tuned on dev the same way, no "
+             f"LM): WER {_pct(base['wer_nolm'])}; the unpruned base minus it: {100 * base['wer_diff_nolm']:+.2f} "
+             f"points ({100 * base['wer_diff_nolm_ci_low']:+.2f} to {100 * base['wer_diff_nolm_ci_high']:+.2f}).",
+             "Guard: an LM's rescoring is used only where its cross-validated gain over the 1-best on dev holds up "
+             "(a paired 95% interval below zero); otherwise the recogniser's 1-best is kept. "
+             + ("It kept the 1-best for the unpruned base"
+                f" (rescored at its dev-tuned weights: {_pct(base['wer_unguarded'])})" if base.get("kept_1best")
+                else "The unpruned base's gain held up")
+             + f"; it kept the 1-best for {len(guarded)} of {len(delivered)} deliverables (marked in the table)."]
+    if unknown:
+        lines.append(f"{len(unknown)} deliverable(s) were evaluated before the guard existed: their figures are "
+                     f"unguarded.")
+    return lines
 
 
 def _span(low: float, high: float) -> str:
