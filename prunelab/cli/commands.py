@@ -193,24 +193,12 @@ def cmd_resume(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from prunelab import storage
-    from prunelab.sweep.query import best_configs, find_sweep
+    from prunelab.sweep.query import export_best, find_sweep
 
     out = Path(args.output)
     if out.exists() and not args.force:
         raise PrunelabError(f"{out} exists; use --force to overwrite it")
-    (row,) = best_configs(find_sweep(args.sweep), args.target_size, "wer", 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if storage.exists(storage.join(row["checkpoint"], "prunelab.json")):  # a Hugging Face deliverable folder
-        import tempfile
-
-        from prunelab.lm.export import export_model
-        from prunelab.lm.load import load_model
-
-        with tempfile.TemporaryDirectory() as folder:
-            export_model(load_model(storage.download(row["checkpoint"], Path(folder) / "deliverable")), out)
-    else:
-        storage.download(row["checkpoint"], out)
+    row = export_best(find_sweep(args.sweep), args.target_size, out)
     print(f"exported trial {row['trial_id']} ({row['criterion']} / {row['method']} / {row['scheduler']}, "
           f"size {row['achieved_size']:.4f}, WER {100 * row['wer']:.2f}%) to {out}")
     return 0
@@ -246,7 +234,7 @@ def cmd_report(args) -> int:
     import json as json_module
 
     from prunelab.report.make import make_report
-    from prunelab.report.wandb_report import SPEC_FILE, publish
+    from prunelab.report.wandb_report import SPEC_FILE, logged_in, publish
 
     if args.publish:
         spec = json_module.loads(Path(args.publish).read_text())
@@ -261,26 +249,13 @@ def cmd_report(args) -> int:
     index = make_report(find_sweep(args.sweep), args.out, args.wandb_entity, notes=args.notes, nbest=args.nbest)
     print(f"wrote the report {index} (and report.md, PNG plots, {SPEC_FILE})")
     if args.wandb:
-        if not _wandb_logged_in():
+        if not logged_in():
             print(f"not logged in to W&B: the W&B Report's spec is in {index.parent / SPEC_FILE}; publish it later "
                   f"with `wandb login` and `prunelab report --publish {index.parent / SPEC_FILE} --wandb-entity ENTITY`")
             return 0
         spec = json_module.loads((index.parent / SPEC_FILE).read_text())
         print(f"published the W&B Report: {publish(spec)}")
     return 0
-
-
-def _wandb_logged_in() -> bool:
-    import os
-
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    try:
-        import wandb
-
-        return bool(wandb.Api().api_key)
-    except Exception:  # no key, no network, or no server: not logged in for our purpose
-        return False
 
 
 def cmd_cluster_start(args) -> int:

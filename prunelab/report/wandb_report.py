@@ -6,6 +6,7 @@ object (offline: nothing is sent); `publish` saves it to W&B and returns its URL
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from prunelab.errors import PrunelabError
@@ -79,3 +80,15 @@ def publish(spec: dict) -> str:
         raise PrunelabError(f"could not publish the W&B Report ({error}); the spec stays in {SPEC_FILE}, "
                             f"publish it later with `prunelab report --publish PATH/{SPEC_FILE}`") from None
     return report.url
+
+
+def logged_in() -> bool:
+    """Whether this machine can publish a W&B Report (an API key in the environment or wandb's settings)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        import wandb  # deferred: wandb takes seconds to import
+
+        return bool(wandb.Api().api_key)
+    except Exception:  # no key, no network, or no server: not logged in for our purpose
+        return False

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 
 from prunelab import storage
@@ -66,3 +67,20 @@ def wer_order(row: dict) -> tuple:
 
 def speed_order(row: dict) -> tuple:
     return -row["speed_ratio"], row["wer"], _perplexity(row)
+
+
+def export_best(sweep_dir: str, target_size: float, out: str | Path) -> dict:
+    """Copy the best deliverable (by WER) at `target_size` to `out`: a word LM's checkpoint file as it is, a
+    Hugging Face deliverable as a plain transformers folder (prunelab.lm.export). Returns its row."""
+    from prunelab.lm.export import export_model  # deferred: transformers takes about a second to import
+    from prunelab.lm.load import load_model
+
+    out = Path(out)
+    (row,) = best_configs(sweep_dir, target_size, "wer", 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if storage.exists(storage.join(row["checkpoint"], "prunelab.json")):  # a Hugging Face deliverable folder
+        with tempfile.TemporaryDirectory() as folder:
+            export_model(load_model(storage.download(row["checkpoint"], Path(folder) / "deliverable")), out)
+    else:
+        storage.download(row["checkpoint"], out)
+    return row
