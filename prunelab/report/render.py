@@ -146,8 +146,8 @@ def _guard_lines(data: ReportData) -> list[str]:
     lines = [f"No-LM reference (the recogniser's scores with a word-insertion weight tuned on dev the same way, no "
              f"LM): WER {_pct(base['wer_nolm'])}; the unpruned base minus it: {100 * base['wer_diff_nolm']:+.2f} "
              f"points ({100 * base['wer_diff_nolm_ci_low']:+.2f} to {100 * base['wer_diff_nolm_ci_high']:+.2f}).",
-             "Guard: an LM's rescoring is used only where its cross-validated gain over the 1-best on dev holds up "
-             "(a paired 95% interval below zero); otherwise the recogniser's 1-best is kept. "
+             "Guard: an LM's rescoring is used only where its weights, cross-validated on dev, still beat the "
+             "recogniser's 1-best there; otherwise the 1-best is kept. "
              + ("It kept the 1-best for the unpruned base"
                 f" (rescored at its dev-tuned weights: {_pct(base['wer_unguarded'])})" if base.get("kept_1best")
                 else "The unpruned base's gain held up")
