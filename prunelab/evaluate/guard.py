@@ -35,6 +35,8 @@ def rows(matrix: NBestMatrix, index: np.ndarray) -> NBestMatrix:
 
 def cross_validated_errors(matrix: NBestMatrix, lm: np.ndarray, folds: int = FOLDS) -> np.ndarray:
     """Word errors per utterance of the hypotheses chosen with weights tuned on the other folds."""
+    if len(matrix.texts) < 2:  # nothing to hold out against: no evidence for the LM, the 1-best's errors
+        return matrix.errors[:, 0].copy()
     folds = max(2, min(folds, len(matrix.texts)))
     fold = np.arange(len(matrix.texts)) % folds
     errors = np.zeros(len(matrix.texts))

@@ -49,3 +49,9 @@ def test_the_no_lm_reference_tunes_only_the_insertion_weight():
     utterances = [NBestUtterance(f"u{i}", "a b c", ["a b", "a b c"], [0.0, -1.0]) for i in range(5)]
     weights = no_lm_weights(NBestMatrix.from_utterances(utterances))
     assert weights.lm_scale == 0.0 and weights.word_insertion > 1.0
+
+
+def test_a_single_dev_utterance_gives_no_evidence_for_the_lm():
+    matrix, lm = _nbest(1, 3, informative=True)
+    assert cross_validated_errors(matrix, lm).tolist() == matrix.errors[:, 0].tolist()
+    assert not guard(matrix, lm).use_lm
