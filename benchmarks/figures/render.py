@@ -314,24 +314,28 @@ def _reconstruction(f: dict) -> list[str]:
              "`--reconstruction none` or `least-squares`), each in a child process: the deliverable's per-word valid "
              "perplexity on the first sentences of the valid split as a multiple of the base's, and the run's peak "
              "resident memory per parameter of the base. `none` still sets structured budgets by measured sensitivity "
-             "for the data-driven criterion; magnitude keeps the same fraction everywhere.", ""]
+             "for the data-driven criterion; magnitude keeps the same fraction everywhere. Rows measured from "
+             "2026-12-07 22:40 UTC on run the code where least-squares reconstruction also chooses the `activation` "
+             "criterion's structured units from the full Gram matrices (docs/pruning.md); earlier rows chose them by "
+             "the criterion's scores.", ""]
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
         first = mine[0]
         base = first["base_ppl_valid"]
         lines += [f"**{model}** ({first['params']:,} parameters" + (f"; valid ppl {base:.1f} on the first "
                   f"{first['ppl_sentences']} valid sentences" if base else "; random weights: memory only") +
-                  f"), {first['calibration_sequences']} calibration sequences, embedding kept. Command: "
+                  f"), embedding kept. Command: "
                   f"`{first['command'].split(' --criterion')[0]} --criterion C --method M --scheduler oneshot "
-                  f"--target-size S --finetune-steps 0 --no-eval --keep-embedding --calibration-sequences "
-                  f"{first['calibration_sequences']} --reconstruction R`.", "",
-                  "| criterion | method | size | reconstruction | valid ppl | x base | peak memory | bytes / parameter | wall |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  f"--target-size S --finetune-steps 0 --no-eval --keep-embedding --calibration-sequences N "
+                  f"--reconstruction R`.", "",
+                  "| criterion | method | size | reconstruction | N | valid ppl | x base | peak memory | bytes / parameter | wall | measured |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in mine:
             ppl = "" if r["ppl_valid"] is None else f"{r['ppl_valid']:,.1f}"
             times = "" if r["x_base"] is None else f"{r['x_base']:,.1f}x"
-            lines.append(f"| {r['criterion']} | {r['method']} | {r['target_size']:g} | {r['reconstruction']} | {ppl} | "
-                         f"{times} | {r['peak_rss_mb']:,.0f} MB | {r['bytes_per_param']:.1f} | {r['wall_s']:.0f} s |")
+            lines.append(f"| {r['criterion']} | {r['method']} | {r['target_size']:g} | {r['reconstruction']} | "
+                         f"{r['calibration_sequences']} | {ppl} | {times} | {r['peak_rss_mb']:,.0f} MB | "
+                         f"{r['bytes_per_param']:.1f} | {r['wall_s']:.0f} s | {r['measured_at']} |")
         lines.append("")
     return lines[:-1]
 

@@ -21,6 +21,10 @@ class Criterion(ABC):
     name = ""
     data_driven = True
     needs_gradients = False  # calibration runs a backward pass and keeps per-weight statistics only for these
+    # with least-squares reconstruction, structured pruning keeps the units whose removal costs the least output
+    # error after the refit, from the full Gram matrix of the reading matrix's input (prune.reconstruct), for the
+    # criteria whose statistic is that matrix's diagonal
+    gram_choice = False
 
     @abstractmethod
     def __call__(self, name: str, weight: torch.Tensor, calib: Calibration | None) -> torch.Tensor:
@@ -86,6 +90,7 @@ class Activation(Criterion):
     W diag(s) with the scaling undone afterwards (activation-aware SVD)."""
 
     name = "activation"
+    gram_choice = True
 
     def __call__(self, name, weight, calib):
         return weight.detach().abs() * _need(calib, self.name).input_norms[name][None, :]

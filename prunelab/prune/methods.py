@@ -42,13 +42,22 @@ def _bisect(total_for: Callable[[float], int], budget: float, low: float = 0.0, 
 
 class Method(ABC):
     """What pruning removes. `base_params`: the base model's stored parameters, against which every target size
-    is a fraction; `prune_embedding`: whether the embedding/output matrix may be pruned too."""
+    is a fraction; `prune_embedding`: whether the embedding/output matrix may be pruned too; `leave_choice`:
+    a method that removes units (structured) decides only how many each group keeps and leaves which ones to
+    least-squares reconstruction (`prune.reconstruct.compensated_choice`), which `left_choice` hands over."""
 
     name = ""
 
-    def __init__(self, base_params: int, prune_embedding: bool = True):
+    def __init__(self, base_params: int, prune_embedding: bool = True, leave_choice: bool = False):
         self.base_params = base_params
         self.prune_embedding = prune_embedding
+        self.leave_choice = leave_choice
+        self._left: dict[int, dict[str, int]] = {}
+
+    def left_choice(self) -> dict[int, dict[str, int]]:
+        """Per layer, how many units of each group kind the last `prune` left to choose (emptied when read)."""
+        left, self._left = self._left, {}
+        return left
 
     @abstractmethod
     def prune(self, lm: ModelAdapter, size: float, criterion: Criterion, calib: Calibration | None) -> ModelAdapter:
@@ -212,7 +221,9 @@ class Structured(Method):
                 coarse_q = _bisect(lambda c: total(*counts(0.0, c)), budget)
             kept, kept_columns = allocation(coarse_q)
         for group, scores, k in zip(groups, unit_scores, kept):
-            if k < group.n_units:
+            if k < group.n_units and self.leave_choice:
+                self._left.setdefault(group.layer, {})[group.kind] = k
+            elif k < group.n_units:
                 lm.keep_units(group, scores.topk(k).indices.sort().values.cpu())
         if embedding is not None:
             scores = columns.clone().float()
@@ -226,6 +237,8 @@ class LowRank(Method):
     """Each matrix W ~= U diag(S) Vh (criterion's factorisation) truncated to rank r and stored as two factors;
     a matrix whose factors would not be smaller stays dense. Ranks are allocated globally: directions are
     kept in order of their share of their matrix's energy (S_i^2 / sum S^2) until the size budget is spent.
+    Tried on SmolLM2 at 0.7 with reconstruction (128 calibration sequences, embedding kept): shares of the
+    whitened spectra that the refit truncates (SVD of W L) gave ppl 218.3 where the criterion's gave 214.1.
     Ranks only shrink across stages: the incremental variant factorises once and then truncates."""
 
     name = "lowrank"
@@ -241,7 +254,7 @@ class LowRank(Method):
             caps[slot.name] = slot.rank if slot.factorized else min(weight.shape)
             u, s, vh = criterion.factorize(slot.param_name, weight, calib)
             factors[slot.name] = (u, s, vh, tuple(weight.shape))
-        energy = {n: (f[1].double() ** 2 / (f[1].double() ** 2).sum().clamp_min(1e-30)) for n, f in factors.items()}
+        energy = {n: share(f[1]) for n, f in factors.items()}
         compressed = sum(effective_cost(f[3], caps[n], caps[n] < min(f[3])) for n, f in factors.items())
         budget = size * self.base_params - (lm.param_counts()["params_total"] - compressed)
         ranks = allocate_ranks({n: (energy[n], factors[n][3], caps[n]) for n in factors}, budget,
@@ -257,6 +270,12 @@ class LowRank(Method):
             elif slot.factorized:
                 lm.set_dense(slot, slot.weight())
         return lm
+
+
+def share(singular_values: torch.Tensor) -> torch.Tensor:
+    """Each direction's share of its matrix's energy, S_i^2 / sum S^2 (float64)."""
+    energy = singular_values.double() ** 2
+    return energy / energy.sum().clamp_min(1e-30)
 
 
 def allocate_ranks(matrices: dict[str, tuple[torch.Tensor, tuple[int, int], int]], budget: float,
@@ -304,7 +323,7 @@ def effective_cost(shape, rank: int, allow_factors: bool) -> int:
 METHODS = {m.name: m for m in (Unstructured, Structured, LowRank)}
 
 
-def make_method(name: str, base_params: int, prune_embedding: bool = True) -> Method:
+def make_method(name: str, base_params: int, prune_embedding: bool = True, leave_choice: bool = False) -> Method:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
-    return METHODS[name](base_params, prune_embedding)
+    return METHODS[name](base_params, prune_embedding, leave_choice)

@@ -163,6 +163,73 @@ def _masked(weight: torch.Tensor, gram: torch.Tensor, mask: torch.Tensor, block:
     return weight
 
 
+def compensated_choice(weight: torch.Tensor, gram: torch.Tensor, units: torch.Tensor, keep: int, ridge: float,
+                       rounds: int = 32) -> torch.Tensor:
+    """Which `keep` units of a matrix's input to keep when the matrix is refit on what remains: the units are
+    column blocks of `weight` ([out, in]; `units[u]` are unit u's columns) and `gram` its input's Gram matrix.
+    Greedy, a batch of units per round: the units whose removal costs the least output error after the
+    optimal-brain-surgeon update of the columns left (for one column j: ||W[:, j]||^2 / [G^-1]_jj; for a block B:
+    tr(W_B [G^-1]_BB^-1 W_B^T)), then the update and the inverse's downdate (SlimGPT's structured OBS).
+    Returns the kept unit indices, sorted."""
+    weight = weight.detach().double().clone()
+    gram = gram.double()
+    damp = ridge * gram.diagonal().mean().clamp_min(1e-12)
+    inverse = torch.cholesky_inverse(torch.linalg.cholesky(
+        gram + damp * torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)))
+    alive = torch.ones(len(units), dtype=torch.bool)
+    step = max(1, -(-(len(units) - keep) // rounds))
+    eye = torch.eye(units.shape[1], dtype=gram.dtype, device=gram.device)
+    while int(alive.sum()) > keep:
+        candidates = alive.nonzero().flatten()
+        columns = units[candidates].to(weight.device)                          # [n, width]
+        blocks = inverse[columns[:, :, None], columns[:, None, :]] + 1e-12 * eye  # [n, width, width]
+        parts = weight[:, columns].permute(1, 0, 2)                            # [n, out, width]
+        scores = (torch.linalg.solve(blocks, parts.transpose(1, 2)).transpose(1, 2) * parts).sum((1, 2))
+        take = candidates[scores.topk(min(step, len(candidates) - keep), largest=False).indices]
+        removed = units[take].flatten().to(weight.device)
+        update = torch.linalg.solve(inverse[removed][:, removed], inverse[removed])  # [|S|, in]
+        weight -= weight[:, removed] @ update
+        inverse -= inverse[:, removed] @ update
+        weight[:, removed] = 0
+        inverse[removed] = 0
+        inverse[:, removed] = 0
+        alive[take] = False
+    return alive.nonzero().flatten()
+
+
+def _choose_units(lm: ModelAdapter, layer: int, calls: list[LayerCall], counts: dict[str, int],
+                  ridge: float) -> dict[str, torch.Tensor]:
+    """Keep `counts[kind]` units of each of the layer's unit groups named there, chosen by `compensated_choice`
+    on the Gram matrix of the group's reading matrix (o_proj, down_proj) in the pruned model; one group at a
+    time, so that the FFN's choice sees the attention already pruned. Returns, for each matrix that lost rows
+    (q/k/v, gate/up), the rows it kept: the reference's outputs there are what its refit reproduces."""
+    module = lm.decoder_layers()[layer]
+    kept_rows: dict[str, torch.Tensor] = {}
+    for kind, keep in counts.items():
+        group = next(group for group in lm.unit_groups(layer) if group.kind == kind)
+        if keep >= group.n_units:
+            continue
+        reader, _, units = next(member for member in group.members if member[1] == 1)
+        gram: list = [0.0]
+
+        def record(_module, inputs, _output):
+            x = inputs[0].detach().reshape(-1, inputs[0].shape[-1]).float()
+            gram[0] = gram[0] + (x.t() @ x).double()
+
+        handle = reader.module.register_forward_hook(record)
+        try:
+            for call in calls:
+                call.run(module)
+        finally:
+            handle.remove()
+        kept = compensated_choice(reader.weight(), gram[0], units, keep, ridge)
+        for slot, dim, indices in group.members:
+            if dim == 0:
+                kept_rows[slot.name] = indices[kept].flatten().sort().values
+        lm.keep_units(group, kept)
+    return kept_rows
+
+
 def _refit(lm: ModelAdapter, slot: Slot, moments: _Moments, ridge: float, reference: Slot) -> None:
     """Refit one matrix, shrunk towards the reference's weights where the shapes agree, else towards its own (a
     structured method's kept columns): with little data, the refit stays near what it was."""
@@ -244,9 +311,12 @@ def _refit_layer(lm: ModelAdapter, reference: ModelAdapter, layer: int, calls: l
 
 
 def reconstruct(lm: ModelAdapter, reference: ModelAdapter, batches: list[torch.Tensor], ridge: float = RIDGE,
-                log: Callable[[str], None] | None = None) -> ModelAdapter:
+                log: Callable[[str], None] | None = None,
+                choose: dict[int, dict[str, int]] | None = None) -> ModelAdapter:
     """Refit `lm`'s block matrices, layer by layer, to reproduce `reference`'s (same layout, unpruned shapes)
-    on the calibration `batches` of token ids; in place, returns `lm`."""
+    on the calibration `batches` of token ids; in place, returns `lm`. `choose`: per layer, how many units of
+    each unit group kind to keep, chosen here by `compensated_choice` before the layer is refit (a structured
+    method that left the choice to reconstruction)."""
     was_training = (lm.training, reference.training)
     lm.eval()
     reference.eval()
@@ -255,12 +325,16 @@ def reconstruct(lm: ModelAdapter, reference: ModelAdapter, batches: list[torch.T
             calls = first_layer_calls(lm, batches)
             reference_calls = first_layer_calls(reference, batches)
             for layer in range(lm.n_layers):
+                kept_rows = _choose_units(lm, layer, calls, choose[layer], ridge) if choose and choose.get(layer) else {}
                 # every matrix whose output the pruning left at the reference's width, changed or not: those left
                 # whole compensate the changes upstream (measured on `small` at 0.5, embedding pruned: ppl 213 where
-                # refitting only the changed matrices gives 298)
+                # refitting only the changed matrices gives 298); and those whose kept rows are known (units chosen
+                # here), on the reference's outputs of those rows
                 names = [slot.name for slot in _layer_slots(lm, lm.decoder_layers()[layer])
-                         if slot.shape[0] == reference.slot(slot.name).shape[0]]
+                         if slot.shape[0] == reference.slot(slot.name).shape[0] or slot.name in kept_rows]
                 targets, reference_calls = _reference_outputs(reference, layer, reference_calls, names)
+                for name, rows in kept_rows.items():
+                    targets[name] = [output[..., rows.to(output.device)] for output in targets[name]]
                 calls = _refit_layer(lm, reference, layer, calls, targets, ridge)
                 del targets
                 if log is not None:

@@ -133,7 +133,10 @@ def run_pruning(base: ModelAdapter, corpus: Corpus, config: PruneConfig,
     run resumed after stage k (`resume`) continues exactly as the uninterrupted run would."""
     criterion = get_criterion(config.criterion)
     base_params = base.param_counts()["params_total"]
-    method = make_method(config.method, base_params, config.prune_embedding)
+    # a criterion whose statistic is the diagonal of the input Gram matrix leaves which units go (structured) to
+    # the full Gram matrices that least-squares reconstruction computes
+    gram_choice = config.reconstruction == "least-squares" and criterion.gram_choice
+    method = make_method(config.method, base_params, config.prune_embedding, leave_choice=gram_choice)
     sizes = config.stage_sizes()
     steps = get_scheduler(config.scheduler).stage_steps(config.finetune_steps, len(sizes), config.schedule)
     wanted = {config.target_size, *config.deliver}
@@ -154,16 +157,18 @@ def run_pruning(base: ModelAdapter, corpus: Corpus, config: PruneConfig,
         if criterion.data_driven or config.reconstruction != "none":
             first_stage = stage == 1 and resume is None and not any(slot.factorized for slot in base.all_slots())
             reference = base if first_stage else model.densified()  # base: no third copy of the model in memory
+        batches = None
+        if config.reconstruction == "least-squares":
+            batches = calibration_batches(stream, config.calibration_sequences, model.context, config.seed * 1000 + stage)
         if criterion.data_driven:
             calib = calibrate(reference, corpus, config.calibration_sequences, seed=config.seed * 1000 + stage,
                               stream=stream, gradients=criterion.needs_gradients)
             release_memory()  # the calibration's gradients and temporaries
         model = method.prune(model, size, criterion, calib)
-        if config.reconstruction == "least-squares":
+        if batches is not None:
             calib = None  # the criterion's statistics are spent: free them before the refit allocates
             release_memory()
-            batches = calibration_batches(stream, config.calibration_sequences, model.context, config.seed * 1000 + stage)
-            reconstruct(model, reference, batches)
+            reconstruct(model, reference, batches, choose=method.left_choice())
         del reference
         achieved = method.stored_params(model) / base_params
         check_size(achieved, size)
@@ -174,5 +179,6 @@ def run_pruning(base: ModelAdapter, corpus: Corpus, config: PruneConfig,
         spent += stage_steps
         log(f"stage {stage}/{len(sizes)}: size {achieved:.4f} (target {size:g}), {stage_steps} {config.recovery} steps, "
             f"{time.monotonic() - started:.0f} s")
+        last = stage == len(sizes)  # nothing prunes it further: handed over as it is, not copied (peak memory)
         yield StageResult(size, achieved, method.stored_params(model), stage, spent, time.monotonic() - started,
-                          model.clone(), delivered=size in wanted, n_stages=len(sizes))
+                          model if last else model.clone(), delivered=size in wanted, n_stages=len(sizes))

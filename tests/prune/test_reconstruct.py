@@ -6,7 +6,15 @@ from prunelab.lm.train import random_batch
 from prunelab.prune.calibration import calibrate
 from prunelab.prune.criteria import CRITERIA
 from prunelab.prune.methods import make_method
-from prunelab.prune.reconstruct import _bias, _low_rank, _masked, _Moments, _solve, reconstruct
+from prunelab.prune.reconstruct import (
+    _bias,
+    _low_rank,
+    _masked,
+    _Moments,
+    _solve,
+    compensated_choice,
+    reconstruct,
+)
 
 pytestmark = pytest.mark.slow  # trains, prunes or evaluates real models, or runs sweeps (pytest -m "not slow" skips it)
 
@@ -56,6 +64,23 @@ def test_masked_update_keeps_the_mask_and_lowers_the_error_of_plain_masking():
     assert torch.allclose(_masked(weight, gram, torch.ones_like(mask)), weight)
 
 
+def test_compensated_choice_keeps_one_of_two_redundant_units():
+    """Two strong, nearly equal input features and a weaker independent one: a norm-based choice keeps the two
+    strong ones; after the refit one of them does the work of both, so the choice that counts the refit keeps one
+    and the independent feature. Block units (two columns each) are chosen the same way."""
+    generator = torch.Generator().manual_seed(3)
+    strong = 5 * torch.randn(3000, 1, generator=generator, dtype=torch.float64)
+    x = torch.cat([strong, strong + 0.01 * torch.randn(3000, 1, generator=generator, dtype=torch.float64),
+                   torch.randn(3000, 1, generator=generator, dtype=torch.float64)], dim=1)
+    weight = torch.tensor([[1.0, 1.0, 1.0], [0.5, -0.2, 2.0]], dtype=torch.float64)
+    kept = compensated_choice(weight, x.t() @ x, torch.arange(3).view(3, 1), keep=2, ridge=1e-6)
+    assert 2 in kept.tolist() and len(kept) == 2
+    blocks = torch.cat([x, x], dim=1)[:, [0, 3, 1, 4, 2, 5]]  # unit u is columns 2u and 2u+1
+    kept = compensated_choice(torch.cat([weight, weight], 1)[:, [0, 3, 1, 4, 2, 5]], blocks.t() @ blocks,
+                              torch.arange(6).view(3, 2), keep=2, ridge=1e-6)
+    assert kept.tolist() in ([0, 2], [1, 2])
+
+
 def _batches(lm, corpus, seed, n=4):
     stream = lm.tokenizer.stream(corpus.train)
     generator = torch.Generator().manual_seed(seed)
@@ -78,3 +103,23 @@ def test_reconstruction_brings_every_family_closer_to_the_unpruned_model(family_
         error = lambda lm: sum((lm.hidden(t) - family_lm.hidden(t)).pow(2).sum()  # noqa: E731
                                for t in _batches(family_lm, small_corpus, seed=2))
         assert error(refit) < error(pruned)
+
+
+def test_structured_units_chosen_in_reconstruction_on_every_family(family_lm, small_corpus):
+    """A structured method that leaves the choice to reconstruction prunes to the same shapes as one that chooses
+    by the criterion, and the refit lands nearer the unpruned model than the criterion's choice left unrefit."""
+    calib = calibrate(family_lm.densified(), small_corpus, n_sequences=8, batch_size=4, gradients=False)
+    params = family_lm.param_counts()["params_total"]
+    chosen = make_method("structured", params, prune_embedding=False).prune(
+        family_lm.clone(), 0.7, CRITERIA["activation"], calib)
+    method = make_method("structured", params, prune_embedding=False, leave_choice=True)
+    left = method.prune(family_lm.clone(), 0.7, CRITERIA["activation"], calib)
+    choice = method.left_choice()
+    assert choice and left.param_counts() == family_lm.param_counts() and method.left_choice() == {}
+    refit = reconstruct(left, family_lm, _batches(family_lm, small_corpus, seed=1, n=24), choose=choice)
+    assert {s.name: s.shape for s in refit.all_slots()} == {s.name: s.shape for s in chosen.all_slots()}
+    with torch.no_grad():
+        error = lambda lm: sum((lm.hidden(t) - family_lm.hidden(t)).pow(2).sum()  # noqa: E731
+                               for t in _batches(family_lm, small_corpus, seed=2))
+        assert error(refit) < error(chosen)
+
