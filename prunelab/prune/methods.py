@@ -132,6 +132,37 @@ def _loss_without(lm: ModelAdapter, groups, unit_scores, kept, embedding, column
     return total / count
 
 
+SPREAD = 0.25      # how far a layer's FFN keep fraction moves per unit of relative sensitivity (s_l / mean s - 1)
+SPREAD_LIMIT = 0.15  # and at most this far from the layer's fraction before
+SENSITIVITY_BATCHES = 2  # calibration batches each layer's sensitivity is measured on
+
+
+def spread_by_sensitivity(groups, costs, kept, sensitivity: list[float]) -> list[int]:
+    """Units per group moved between groups (one kind, e.g. every layer's FFN neurons) by measured sensitivity,
+    the stored parameters they take unchanged: group i's keep fraction f_i becomes
+    f_i + SPREAD (s_i / mean s - 1), within SPREAD_LIMIT of f_i, all shifted by one amount to fit the budget
+    (at least one unit, at most all, per group); what rounding leaves goes to the most sensitive groups first."""
+    budget = sum(k * c for k, c in zip(kept, costs))
+    mean = sum(sensitivity) / len(sensitivity)
+    if mean <= 0:
+        return list(kept)
+    fractions = [k / g.n_units for k, g in zip(kept, groups)]
+    wanted = [min(f + SPREAD_LIMIT, max(f - SPREAD_LIMIT, f + SPREAD * (s / mean - 1)))
+              for f, s in zip(fractions, sensitivity)]
+
+    def counts(shift: float) -> list[int]:
+        return [min(g.n_units, max(1, int((w + shift) * g.n_units))) for w, g in zip(wanted, groups)]
+
+    shift = _bisect(lambda d: sum(k * c for k, c in zip(counts(d), costs)), budget, -1.0, 1.0)
+    spread = counts(shift)
+    spare = budget - sum(k * c for k, c in zip(spread, costs))
+    for i in sorted(range(len(groups)), key=lambda i: -sensitivity[i]):
+        if spread[i] < groups[i].n_units and costs[i] <= spare:
+            spread[i] += 1
+            spare -= costs[i]
+    return spread
+
+
 class Structured(Method):
     """Removes structured units (attention heads, or key/value groups with their query heads; FFN neurons) and,
     with the embedding, columns of the output matrix (stored as a (vocab x kept) table and a (kept x d_model)
@@ -142,11 +173,15 @@ class Structured(Method):
     attention and FFN neurons decides most of the damage:
     - with calibration statistics (data-driven criteria) it is measured: each attention fraction that fits
       (1/n, 2/n, ... of the n units), FFN neurons filling the rest of the budget, is scored by the calibration
-      loss of the model with the removed units zeroed, and the lowest wins;
+      loss of the model with the removed units zeroed, and the lowest wins; then FFN neurons move between
+      layers by each layer's measured sensitivity (`spread_by_sensitivity`);
     - without (magnitude), attention and FFN neurons keep the same fraction.
     Tried on SmolLM2 at 0.7 with reconstruction: per-layer budgets from each unit's removal error per parameter
     (relative to its layer's output energy: ppl 239; to the residual stream: 220) lost to the same fraction in
-    every layer (attention kept, FFN neurons alone: 142), as a few layers lost nearly all their neurons."""
+    every layer (attention kept, FFN neurons alone: 142), as a few layers lost nearly all their neurons; the
+    bounded spread by each layer's measured loss (128 calibration sequences, FFN neurons alone) won: 114.6 at
+    SPREAD 0.25 and 115.2 at 0.1, against 122.2 for the same fraction everywhere (layer 0 is ten times as
+    sensitive as the median layer)."""
 
     name = "structured"
 
@@ -215,6 +250,18 @@ class Structured(Method):
             losses = [_loss_without(lm, groups, unit_scores, kept, embedding, columns, kept_columns, calib.batches)
                       for kept, kept_columns in options]
             kept, kept_columns = options[min(range(len(options)), key=losses.__getitem__)]
+            # then FFN neurons move between layers by each layer's measured sensitivity: the calibration loss's
+            # increase with that layer's removed neurons zeroed alone
+            fine = [i for i, c in enumerate(coarse) if not c and kept[i] < groups[i].n_units]
+            if len(fine) > 1:
+                batches = calib.batches[:SENSITIVITY_BATCHES]
+                before = _loss_without(lm, [], [], [], None, None, None, batches)
+                sensitivity = [_loss_without(lm, [groups[i]], [unit_scores[i]], [kept[i]], None, None, None, batches)
+                               - before for i in fine]
+                moved = spread_by_sensitivity([groups[i] for i in fine], [costs[i] for i in fine],
+                                              [kept[i] for i in fine], sensitivity)
+                for i, k in zip(fine, moved):
+                    kept[i] = k
         else:
             coarse_q = _bisect(total_exact, budget)
             if total(*counts(0.0, coarse_q)) > budget:  # few coarse units (two key/value groups): rounding overshot

@@ -130,3 +130,20 @@ def test_a_size_below_the_unprunable_part_is_refused(family_lm):
     pruner = Unstructured(family_lm.param_counts()["params_total"], prune_embedding=False)
     with pytest.raises(ValueError, match="fewer parameters than the unprunable"):
         pruner.prune(family_lm.clone(), 0.05, CRITERIA["magnitude"], None)
+
+
+def test_spread_by_sensitivity_moves_units_to_sensitive_layers_within_the_budget():
+    from types import SimpleNamespace
+
+    from prunelab.prune.methods import SPREAD_LIMIT, spread_by_sensitivity
+
+    groups = [SimpleNamespace(n_units=1000) for _ in range(6)]
+    costs, kept = [3] * 6, [500] * 6
+    sensitivity = [1.0, 0.1, 0.1, 0.1, 0.1, 0.3]  # the first layer ten times as sensitive as most
+    spread = spread_by_sensitivity(groups, costs, kept, sensitivity)
+    assert sum(k * c for k, c in zip(spread, costs)) <= sum(k * c for k, c in zip(kept, costs))
+    assert sum(spread) >= sum(kept) - 1  # rounding loses at most one unit of this cost
+    # the bound applies before the common shift: two layers differ by at most twice the limit
+    assert spread[0] == max(spread) and spread[0] - min(spread) <= 2 * SPREAD_LIMIT * 1000 + 1
+    assert spread[5] > spread[1] and spread[1] == spread[2] < 500
+    assert spread_by_sensitivity(groups, costs, kept, [0.0] * 6) == kept  # nothing measured: nothing moves
