@@ -315,9 +315,10 @@ def _reconstruction(f: dict) -> list[str]:
              "perplexity on the first sentences of the valid split as a multiple of the base's, and the run's peak "
              "resident memory per parameter of the base. `none` still sets structured budgets by measured sensitivity "
              "for the data-driven criterion; magnitude keeps the same fraction everywhere. Rows measured from "
-             "2026-12-07 22:40 UTC on run the code where least-squares reconstruction also chooses the `activation` "
-             "criterion's structured units from the full Gram matrices (docs/pruning.md); earlier rows chose them by "
-             "the criterion's scores.", ""]
+             "2026-12-07 23:00 UTC on run the code where least-squares reconstruction also chooses the `activation` "
+             "criterion's structured units from the full Gram matrices and FFN neurons move between layers by "
+             "measured sensitivity (docs/pruning.md); earlier rows chose units by the criterion's scores and kept the "
+             "same FFN fraction in every layer. N: calibration sequences of 128 tokens.", ""]
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
         first = mine[0]
