@@ -185,7 +185,7 @@ def compensated_choice(weight: torch.Tensor, gram: torch.Tensor, units: torch.Te
         blocks = inverse[columns[:, :, None], columns[:, None, :]] + 1e-12 * eye  # [n, width, width]
         parts = weight[:, columns].permute(1, 0, 2)                            # [n, out, width]
         scores = (torch.linalg.solve(blocks, parts.transpose(1, 2)).transpose(1, 2) * parts).sum((1, 2))
-        take = candidates[scores.topk(min(step, len(candidates) - keep), largest=False).indices]
+        take = candidates[scores.topk(min(step, len(candidates) - keep), largest=False).indices.cpu()]
         removed = units[take].flatten().to(weight.device)
         update = torch.linalg.solve(inverse[removed][:, removed], inverse[removed])  # [|S|, in]
         weight -= weight[:, removed] @ update
