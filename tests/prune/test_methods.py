@@ -143,7 +143,8 @@ def test_spread_by_sensitivity_moves_units_to_sensitive_layers_within_the_budget
     spread = spread_by_sensitivity(groups, costs, kept, sensitivity)
     assert sum(k * c for k, c in zip(spread, costs)) <= sum(k * c for k, c in zip(kept, costs))
     assert sum(spread) >= sum(kept) - 1  # rounding loses at most one unit of this cost
-    # the bound applies before the common shift: two layers differ by at most twice the limit
-    assert spread[0] == max(spread) and spread[0] - min(spread) <= 2 * SPREAD_LIMIT * 1000 + 1
+    # the bound applies before the common shift: two layers differ by at most twice the limit, plus one unit of
+    # flooring and one of the spare handed out
+    assert spread[0] == max(spread) and spread[0] - min(spread) <= 2 * SPREAD_LIMIT * 1000 + 2
     assert spread[5] > spread[1] and spread[1] == spread[2] < 500
     assert spread_by_sensitivity(groups, costs, kept, [0.0] * 6) == kept  # nothing measured: nothing moves
