@@ -290,6 +290,11 @@ class ModelAdapter(ABC):
     def attention_width(self, layer: int) -> tuple[int, int]:
         """(query heads, head_dim) of a layer: the attention arithmetic per token."""
 
+    def layer_slots(self, layer: int) -> list[Slot]:
+        """The block slots inside decoder layer `layer` (0-based), in model order."""
+        inside = {id(module) for module in self.decoder_layers()[layer].modules()}
+        return [slot for slot in self.block_slots() if id(slot.module) in inside]
+
     def all_slots(self) -> list[Slot]:
         embedding = self.embedding_slot()
         return self.block_slots() + ([embedding] if embedding is not None else [])

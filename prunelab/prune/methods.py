@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 
 from prunelab.errors import PrunelabError
-from prunelab.lm.adapter import ModelAdapter
+from prunelab.lm.adapter import ModelAdapter, Slot, factors
 from prunelab.lm.train import summed_output_loss
 from prunelab.prune.calibration import Calibration
 from prunelab.prune.criteria import Criterion
@@ -121,20 +121,28 @@ def _loss_without(lm: ModelAdapter, groups, unit_scores, kept, embedding, column
             saved.append((view, gone, view[:, gone].clone()))
             view[:, gone] = 0
         try:
-            total = count = 0.0
-            for inputs, targets in batches:
-                inputs, targets = inputs.to(lm.device), targets.to(lm.device)
-                total += float(summed_output_loss(lm.decode, lm.hidden(inputs), targets))  # logits a chunk at a time
-                count += targets.numel()
+            return calibration_loss(lm, batches)
         finally:
             for view, index, values in reversed(saved):
                 view[:, index] = values
+
+
+def calibration_loss(lm: ModelAdapter, batches) -> float:
+    """Mean next-token loss of `lm` on calibration `batches` of (inputs, targets)."""
+    total = count = 0.0
+    with torch.no_grad():
+        for inputs, targets in batches:
+            inputs, targets = inputs.to(lm.device), targets.to(lm.device)
+            total += float(summed_output_loss(lm.decode, lm.hidden(inputs), targets))  # logits a chunk at a time
+            count += targets.numel()
     return total / count
 
 
 SPREAD = 0.25      # how far a layer's FFN keep fraction moves per unit of relative sensitivity (s_l / mean s - 1)
 SPREAD_LIMIT = 0.15  # and at most this far from the layer's fraction before
 SENSITIVITY_BATCHES = 2  # calibration batches each layer's sensitivity is measured on
+RANK_SENSITIVITY_POWER = 1.5  # low-rank: a layer's energy shares are scaled by (s_l / mean s) ** this,
+RANK_SCALE_LIMIT = 16.0  # s_l / mean s taken within [1/16, 16] (SmolLM2's layers span 0.15-14.5)
 
 
 def spread_by_sensitivity(groups, costs, kept, sensitivity: list[float]) -> list[int]:
@@ -255,7 +263,7 @@ class Structured(Method):
             fine = [i for i, c in enumerate(coarse) if not c and kept[i] < groups[i].n_units]
             if len(fine) > 1:
                 batches = calib.batches[:SENSITIVITY_BATCHES]
-                before = _loss_without(lm, [], [], [], None, None, None, batches)
+                before = calibration_loss(lm, batches)
                 sensitivity = [_loss_without(lm, [groups[i]], [unit_scores[i]], [kept[i]], None, None, None, batches)
                                - before for i in fine]
                 moved = spread_by_sensitivity([groups[i] for i in fine], [costs[i] for i in fine],
@@ -284,8 +292,13 @@ class LowRank(Method):
     """Each matrix W ~= U diag(S) Vh (criterion's factorisation) truncated to rank r and stored as two factors;
     a matrix whose factors would not be smaller stays dense. Ranks are allocated globally: directions are
     kept in order of their share of their matrix's energy (S_i^2 / sum S^2) until the size budget is spent.
+    With a data-driven criterion the shares are then weighted per layer by measured sensitivity (the calibration
+    loss's increase with the layer's matrices truncated alone to the first allocation's ranks), scaled by
+    (s_l / mean s) ** RANK_SENSITIVITY_POWER, and the ranks allocated again.
     Tried on SmolLM2 at 0.7 with reconstruction (128 calibration sequences, embedding kept): shares of the
-    whitened spectra that the refit truncates (SVD of W L) gave ppl 218.3 where the criterion's gave 214.1.
+    whitened spectra that the refit truncates (SVD of W L) gave ppl 218.3 where the criterion's gave 214.1;
+    the sensitivity weighting at powers 0.5 / 1 / 1.5 / 2: 190.6 / 167.9 / 149.6 / 152.8 (layer 0 is 50 times
+    as sensitive as the median layer; `python benchmarks/rank_budget.py`).
     Ranks only shrink across stages: the incremental variant factorises once and then truncates."""
 
     name = "lowrank"
@@ -304,8 +317,23 @@ class LowRank(Method):
         energy = {n: share(f[1]) for n, f in factors.items()}
         compressed = sum(effective_cost(f[3], caps[n], caps[n] < min(f[3])) for n, f in factors.items())
         budget = size * self.base_params - (lm.param_counts()["params_total"] - compressed)
-        ranks = allocate_ranks({n: (energy[n], factors[n][3], caps[n]) for n in factors}, budget,
-                               slack=0.005 * self.base_params)
+
+        def allocate(weight_of: dict[str, float]) -> dict[str, int]:
+            return allocate_ranks({n: (energy[n] * weight_of.get(n, 1.0), factors[n][3], caps[n]) for n in factors},
+                                  budget, slack=0.005 * self.base_params)
+
+        ranks = allocate({})
+        if criterion.data_driven and calib is not None and calib.batches and lm.n_layers > 1:
+            # then directions move between layers by each layer's measured sensitivity: the calibration loss's
+            # increase with that layer's matrices truncated to these ranks alone; a layer's shares are scaled
+            # by (s_l / mean s) ** RANK_SENSITIVITY_POWER
+            sensitivity = truncation_sensitivity(lm, factors, ranks, calib.batches[:SENSITIVITY_BATCHES])
+            mean = sum(sensitivity) / len(sensitivity)
+            if mean > 0:
+                scale = [min(RANK_SCALE_LIMIT, max(1 / RANK_SCALE_LIMIT, s / mean)) ** RANK_SENSITIVITY_POWER
+                         for s in sensitivity]
+                ranks = allocate({slot.name: scale[layer] for layer in range(lm.n_layers)
+                                  for slot in lm.layer_slots(layer)})
         for slot in targets:
             u, s, vh, shape = factors[slot.name]
             r = ranks[slot.name]
@@ -317,6 +345,51 @@ class LowRank(Method):
             elif slot.factorized:
                 lm.set_dense(slot, slot.weight())
         return lm
+
+
+def truncation_sensitivity(lm: ModelAdapter, factors: dict[str, tuple], ranks: dict[str, int], batches) -> list[float]:
+    """Each layer's sensitivity: the calibration loss's increase on `batches` with that layer's matrices (those
+    named in `factors`: name -> (u, s, vh, ...)) truncated to `ranks` alone. The weights are restored."""
+    before = calibration_loss(lm, batches)
+    sensitivity = []
+    for layer in range(lm.n_layers):
+        restore = [_truncate_in_place(slot, *factors[slot.name][:3], ranks[slot.name])
+                   for slot in lm.layer_slots(layer) if slot.name in factors]
+        try:
+            sensitivity.append(calibration_loss(lm, batches) - before)
+        finally:
+            for undo in restore:
+                undo()
+    return sensitivity
+
+
+def _truncate_in_place(slot: Slot, u: torch.Tensor, s: torch.Tensor, vh: torch.Tensor, rank: int) -> Callable[[], None]:
+    """Make `slot` apply its rank-`rank` truncation (of u diag(s) vh) without changing any shape (a factorised
+    slot's extra directions are zeroed); returns what puts the weights back."""
+    pair = factors(slot.module)
+    with torch.no_grad():
+        if pair is None:
+            view = slot.view()
+            saved = view.clone()
+            view.copy_((u[:, :rank] * s[:rank][None, :]) @ vh[:rank])
+
+            def undo() -> None:
+                with torch.no_grad():
+                    view.copy_(saved)
+            return undo
+        first, second = pair
+        kept = (first.clone(), second.clone())
+        root = s[:rank].sqrt()
+        first.zero_()
+        second.zero_()
+        first[:rank] = root[:, None] * vh[:rank]
+        second[:, :rank] = u[:, :rank] * root[None, :]
+
+        def undo_factors() -> None:
+            with torch.no_grad():
+                first.copy_(kept[0])
+                second.copy_(kept[1])
+        return undo_factors
 
 
 def share(singular_values: torch.Tensor) -> torch.Tensor:

@@ -75,12 +75,6 @@ def first_layer_calls(lm: ModelAdapter, batches: list[torch.Tensor]) -> list[Lay
     return calls
 
 
-def _layer_slots(lm: ModelAdapter, layer: nn.Module) -> list[Slot]:
-    """The block slots inside one decoder layer, in model order."""
-    inside = {id(module) for module in layer.modules()}
-    return [slot for slot in lm.block_slots() if id(slot.module) in inside]
-
-
 @dataclass
 class _Moments:
     """Sums over calibration tokens of a matrix's input x and the reference output y: x^T x, x^T y, x, y."""
@@ -270,7 +264,7 @@ def _refit_layer(lm: ModelAdapter, reference: ModelAdapter, layer: int, calls: l
     """Refit the layer's matrices in model order, matrices that read the same input together; returns the
     layer's calls for the next layer (its outputs after refitting)."""
     module = lm.decoder_layers()[layer]
-    pending = [slot.name for slot in _layer_slots(lm, module) if slot.name in targets]
+    pending = [slot.name for slot in lm.layer_slots(layer) if slot.name in targets]
     while pending:
         moments: dict[str, _Moments] = {}
         order: list[tuple[str, torch.Tensor]] = []  # (name, input) in the first batch's call order
@@ -330,7 +324,7 @@ def reconstruct(lm: ModelAdapter, reference: ModelAdapter, batches: list[torch.T
                 # whole compensate the changes upstream (measured on `small` at 0.5, embedding pruned: ppl 213 where
                 # refitting only the changed matrices gives 298); and those whose kept rows are known (units chosen
                 # here), on the reference's outputs of those rows
-                names = [slot.name for slot in _layer_slots(lm, lm.decoder_layers()[layer])
+                names = [slot.name for slot in lm.layer_slots(layer)
                          if slot.shape[0] == reference.slot(slot.name).shape[0] or slot.name in kept_rows]
                 targets, reference_calls = _reference_outputs(reference, layer, reference_calls, names)
                 for name, rows in kept_rows.items():

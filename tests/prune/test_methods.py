@@ -148,3 +148,33 @@ def test_spread_by_sensitivity_moves_units_to_sensitive_layers_within_the_budget
     assert spread[0] == max(spread) and spread[0] - min(spread) <= 2 * SPREAD_LIMIT * 1000 + 2
     assert spread[5] > spread[1] and spread[1] == spread[2] < 500
     assert spread_by_sensitivity(groups, costs, kept, [0.0] * 6) == kept  # nothing measured: nothing moves
+
+
+def test_lowrank_moves_directions_to_the_layer_whose_truncation_costs_most(family_lm, calib, monkeypatch):
+    from prunelab.prune import methods
+
+    criterion, base = CRITERIA["activation"], family_lm.param_counts()["params_total"]
+
+    def ranks_of(pruned):
+        return {slot.name: slot.rank if slot.factorized else min(slot.shape) for slot in pruned.block_slots()}
+
+    def layer_sums(ranks, lm):
+        return [sum(ranks[slot.name] for slot in lm.layer_slots(layer)) for layer in range(lm.n_layers)]
+
+    weighted = ranks_of(LowRank(base, prune_embedding=False).prune(family_lm.clone(), 0.6, criterion, calib))
+    monkeypatch.setattr(methods, "RANK_SENSITIVITY_POWER", 0.0)  # every layer's shares as they are
+    even = ranks_of(LowRank(base, prune_embedding=False).prune(family_lm.clone(), 0.6, criterion, calib))
+    # what the method measured: each layer truncated alone to the unweighted ranks; the weights come back unchanged
+    lm = family_lm.clone()
+    factors = {slot.name: criterion.factorize(slot.param_name, slot.weight(), calib) for slot in lm.block_slots()}
+    before = {name: tensor.clone() for name, tensor in lm.model.state_dict().items()}
+    sensitivity = methods.truncation_sensitivity(lm, factors, even, calib.batches[:2])
+    assert all(torch.equal(before[name], tensor) for name, tensor in lm.model.state_dict().items())
+    assert len(sensitivity) == lm.n_layers
+    if sum(sensitivity) <= 0:  # an untrained model: truncation costs nothing on average, nothing moves
+        assert weighted == even
+        return
+    most, least = max(range(lm.n_layers), key=sensitivity.__getitem__), min(range(lm.n_layers), key=sensitivity.__getitem__)
+    assert layer_sums(weighted, lm)[most] >= layer_sums(even, lm)[most]
+    assert layer_sums(weighted, lm)[least] <= layer_sums(even, lm)[least]
+    assert sum(layer_sums(weighted, lm)) > 0
