@@ -33,7 +33,7 @@ RIDGE = 1e-2  # lambda as a fraction of the Gram matrix's mean diagonal
 
 
 class _Captured(Exception):
-    """Raised by the first layer's pre-hook once it has its inputs: nothing above it needs to run."""
+    """Raised by a hook once it has what it needs: nothing after it needs to run."""
 
 
 @dataclass
@@ -52,6 +52,13 @@ class LayerCall:
     def run(self, layer: nn.Module) -> torch.Tensor:
         out = layer(*self.args, **self.kwargs)
         return out[0] if isinstance(out, (tuple, list)) else out
+
+    def run_until_captured(self, layer: nn.Module) -> None:
+        """Run the layer for its hooks, which may stop it early by raising `_Captured`."""
+        try:
+            self.run(layer)
+        except _Captured:
+            pass
 
 
 def first_layer_calls(lm: ModelAdapter, batches: list[torch.Tensor]) -> list[LayerCall]:
@@ -176,9 +183,12 @@ def compensated_choice(weight: torch.Tensor, gram: torch.Tensor, units: torch.Te
     while int(alive.sum()) > keep:
         candidates = alive.nonzero().flatten()
         columns = units[candidates].to(weight.device)                          # [n, width]
-        blocks = inverse[columns[:, :, None], columns[:, None, :]] + 1e-12 * eye  # [n, width, width]
-        parts = weight[:, columns].permute(1, 0, 2)                            # [n, out, width]
-        scores = (torch.linalg.solve(blocks, parts.transpose(1, 2)).transpose(1, 2) * parts).sum((1, 2))
+        if columns.shape[1] == 1:  # single columns (FFN neurons): ||W[:, j]||^2 / [G^-1]_jj
+            scores = (weight[:, columns[:, 0]] ** 2).sum(0) / (inverse[columns[:, 0], columns[:, 0]] + 1e-12)
+        else:
+            blocks = inverse[columns[:, :, None], columns[:, None, :]] + 1e-12 * eye  # [n, width, width]
+            parts = weight[:, columns].permute(1, 0, 2)                            # [n, out, width]
+            scores = (torch.linalg.solve(blocks, parts.transpose(1, 2)).transpose(1, 2) * parts).sum((1, 2))
         take = candidates[scores.topk(min(step, len(candidates) - keep), largest=False).indices.cpu()]
         removed = units[take].flatten().to(weight.device)
         update = torch.linalg.solve(inverse[removed][:, removed], inverse[removed])  # [|S|, in]
@@ -206,14 +216,15 @@ def _choose_units(lm: ModelAdapter, layer: int, calls: list[LayerCall], counts: 
         reader, _, units = next(member for member in group.members if member[1] == 1)
         gram: list = [0.0]
 
-        def record(_module, inputs, _output):
+        def record(_module, inputs):
             x = inputs[0].detach().reshape(-1, inputs[0].shape[-1]).float()
             gram[0] = gram[0] + (x.t() @ x).double()
+            raise _Captured  # nothing after the reading matrix's input is needed
 
-        handle = reader.module.register_forward_hook(record)
+        handle = reader.module.register_forward_pre_hook(record)
         try:
             for call in calls:
-                call.run(module)
+                call.run_until_captured(module)
         finally:
             handle.remove()
         kept = compensated_choice(reader.weight(), gram[0], units, keep, ridge)
@@ -266,37 +277,36 @@ def _refit_layer(lm: ModelAdapter, reference: ModelAdapter, layer: int, calls: l
     module = lm.decoder_layers()[layer]
     pending = [slot.name for slot in lm.layer_slots(layer) if slot.name in targets]
     while pending:
+        # this round: the first pending matrix reached and those after it that read the very same input tensor
+        # (q, k and v; gate and up), found on the first batch; each pass stops once they have their input
         moments: dict[str, _Moments] = {}
-        order: list[tuple[str, torch.Tensor]] = []  # (name, input) in the first batch's call order
-
-        shared: list = [None, None]  # the last input seen in this batch and its x^T x (q, k and v read one input)
+        ready: list[str] = []
+        shared: list = [None, None]  # this round's input in this batch and its x^T x
 
         def record(_module, inputs, _output, name, batch):
             x = inputs[0].detach()
+            if batch == 0 and ready and x is not shared[0]:
+                raise _Captured  # a later input: this round's matrices are all seen
             if batch == 0:
-                order.append((name, x))
+                ready.append(name)
             y = targets[name][batch]
             if name not in moments:
                 moments[name] = _Moments.empty(x.shape[-1], y.shape[-1], x.device)
             gram = moments[name].add(x, y, shared[1] if shared[0] is x else None)
             shared[:] = [x, gram]
+            if batch > 0 and name == ready[-1]:
+                raise _Captured
 
         for batch, call in enumerate(calls):
             handles = [lm.slot(name).module.register_forward_hook(
-                lambda m, i, o, name=name, batch=batch: record(m, i, o, name, batch)) for name in pending]
+                lambda m, i, o, name=name, batch=batch: record(m, i, o, name, batch))
+                for name in (pending if batch == 0 else ready)]
             try:
-                call.run(module)
+                call.run_until_captured(module)
             finally:
                 shared[:] = [None, None]
                 for handle in handles:
                     handle.remove()
-        # the first matrix reached, and those after it that read the very same input tensor
-        ready = [order[0][0]]
-        for name, x in order[1:]:
-            if x is not order[0][1]:
-                break
-            ready.append(name)
-        order.clear()
         for name in ready:
             _refit(lm, lm.slot(name), moments[name], ridge, reference.slot(name))
             pending.remove(name)
