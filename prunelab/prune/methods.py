@@ -405,12 +405,13 @@ def allocate_ranks(matrices: dict[str, tuple[torch.Tensor, tuple[int, int], int]
     `matrices` maps a name to (energy share of each direction, largest first; matrix shape; current rank).
     A removal that would land more than `slack` below the budget is skipped while other (smaller) removals
     can still close the gap, so coarse matrices (the embedding) do not overshoot. Matrices that end up no
-    smaller as factors than dense keep all their directions (dense storage costs the same)."""
+    smaller as factors than dense keep all their directions (dense storage costs the same); every matrix keeps
+    at least one direction."""
     ranks = {n: cap for n, (_, _, cap) in matrices.items()}
     cost = {n: effective_cost(shape, ranks[n], True) for n, (_, shape, _) in matrices.items()}
     total = sum(cost.values())
     for strict in (True, False):
-        queue = [(float(e[ranks[n] - 1]), n) for n, (e, _, _) in matrices.items() if ranks[n] > 0]
+        queue = [(float(e[ranks[n] - 1]), n) for n, (e, _, _) in matrices.items() if ranks[n] > 1]
         heapq.heapify(queue)
         while queue and total > budget:
             _, name = heapq.heappop(queue)
@@ -421,7 +422,7 @@ def allocate_ranks(matrices: dict[str, tuple[torch.Tensor, tuple[int, int], int]
             ranks[name] -= 1
             cost[name] -= saving
             total -= saving
-            if ranks[name] > 0:
+            if ranks[name] > 1:  # every matrix keeps a direction: at rank 0 the layers above it read zeros
                 heapq.heappush(queue, (float(energy[ranks[name] - 1]), name))
         if total <= budget:
             break
