@@ -14,15 +14,12 @@ import argparse
 import time
 
 import torch
+from smollm2_experiment import calibration, model_and_valid
 
-from prunelab.data.text import load_corpus
-from prunelab.lm.load import load_model
 from prunelab.lm.score import perplexity
-from prunelab.lm.train import summed_output_loss
-from prunelab.prune.calibration import calibrate
 from prunelab.prune.criteria import get_criterion
+from prunelab.prune.methods import calibration_loss
 from prunelab.prune.reconstruct import reconstruct
-from prunelab.prune.run import calibration_batches
 
 SIZE = 0.7
 LIMIT = 0.15
@@ -33,18 +30,13 @@ def main() -> None:
     parser.add_argument("--spreads", default="0,0.1,0.25")
     parser.add_argument("--calibration-sequences", type=int, default=128)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    corpus = load_corpus()
-    valid = corpus.valid[:300]
-    base = load_model("smollm2-135m-domain").eval()
-    stream = base.tokenizer.stream(corpus.train)
-    batches = calibration_batches(stream, args.calibration_sequences, base.context, 1000)
+    corpus, valid, base = model_and_valid()
     total = base.param_counts()["params_total"]
     groups = [base.unit_groups(layer)[1] for layer in range(base.n_layers)]
     cost, width = groups[0].unit_cost(), groups[0].n_units
     fraction = 1 - (1 - SIZE) * total / cost / (width * base.n_layers)
     started = time.time()
-    calib = calibrate(base, corpus, args.calibration_sequences, seed=1000, stream=stream, gradients=False)
+    batches, calib = calibration(base, corpus, args.calibration_sequences)
     criterion = get_criterion("activation")
     order = []
     for group in groups:
@@ -52,12 +44,7 @@ def main() -> None:
         order.append(criterion.unit_score(group.unit_elements(scores), dim=1).argsort(descending=True))
 
     def loss() -> float:
-        total_loss = count = 0.0
-        with torch.no_grad():
-            for inputs, targets in calib.batches[:2]:
-                total_loss += float(summed_output_loss(base.decode, base.hidden(inputs), targets))
-                count += targets.numel()
-        return total_loss / count
+        return calibration_loss(base, calib.batches[:2])
 
     before = loss()
     sensitivity = []

@@ -12,16 +12,12 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
+from smollm2_experiment import calibration, model_and_valid
 
-from prunelab.data.text import load_corpus
-from prunelab.lm.load import load_model
 from prunelab.lm.score import perplexity
 from prunelab.prune import methods
-from prunelab.prune.calibration import calibrate
 from prunelab.prune.criteria import get_criterion
 from prunelab.prune.reconstruct import reconstruct
-from prunelab.prune.run import calibration_batches
 
 
 def main() -> None:
@@ -30,13 +26,8 @@ def main() -> None:
     parser.add_argument("--calibration-sequences", type=int, default=128)
     parser.add_argument("--size", type=float, default=0.7)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    corpus = load_corpus()
-    valid = corpus.valid[:300]
-    base = load_model("smollm2-135m-domain").eval()
-    stream = base.tokenizer.stream(corpus.train)
-    batches = calibration_batches(stream, args.calibration_sequences, base.context, 1000)
-    calib = calibrate(base, corpus, args.calibration_sequences, seed=1000, stream=stream, gradients=False)
+    corpus, valid, base = model_and_valid()
+    batches, calib = calibration(base, corpus, args.calibration_sequences)
     total = base.param_counts()["params_total"]
     print(f"base ppl {perplexity(base, valid):.1f}", flush=True)
     for power in (float(x) for x in args.powers.split(",")):

@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
+from smollm2_experiment import model_and_valid
 
-from prunelab.data.text import load_corpus
-from prunelab.lm.load import load_model
 from prunelab.lm.score import perplexity
 from prunelab.prune.criteria import CRITERIA
 from prunelab.prune.run import PruneConfig, run_pruning
@@ -27,10 +25,7 @@ def main() -> None:
     parser.add_argument("--calibration-sequences", type=int, default=128)
     parser.add_argument("--size", type=float, default=0.7)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    corpus = load_corpus()
-    valid = corpus.valid[:300]
-    base = load_model("smollm2-135m-domain").eval()
+    corpus, valid, base = model_and_valid()
     activation = type(CRITERIA["activation"])
     for variant in ("gram", "criterion"):
         activation.gram_choice = variant == "gram"
